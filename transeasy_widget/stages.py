@@ -1,0 +1,200 @@
+"""The stage registry: every named point of the forward pass, once (name, group, dims, formula, meaning).
+
+It is the one source for the trace's attributes, ``Trace.stages``, the docs (``stage_table``) and
+the widget's stage viewer. Names are TransEasy's (``bertscope``), so its users keep their vocabulary.
+
+Dimension names: L layers, H heads, n tokens (special tokens included), d hidden size,
+dh = d / H head size, f feed-forward size, V vocabulary size, L+1 the hidden states with the
+embedding output first, e the embedding size where a model projects embeddings (ALBERT, ELECTRA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+GROUPS: dict[str, str] = {
+    "sym": "Symbolic: the text and its tokens",
+    "preemb": "Pre-embedding: the three embedding tables, their sum and LayerNorm",
+    "selfattn": "Multi-head self-attention",
+    "addnorm1": "Add & Norm 1: attention output projection, residual, LayerNorm",
+    "ffnn": "Feed-forward: intermediate dense layer and activation",
+    "addnorm2": "Add & Norm 2: output dense layer, residual, LayerNorm",
+    "manual": "The hidden states recomputed by hand",
+    "pipeline": "The model's own forward pass, for comparison",
+    "objects": "The objects used",
+}
+
+# kind: what a stage holds. "activation": computed from the input; "weight": a view of a model
+# parameter; "symbolic": text, ids, token strings; "pipeline": the model's own output (lazy);
+# "object": the model or tokenizer.
+KINDS = ("activation", "weight", "symbolic", "pipeline", "object")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    group: str
+    kind: str
+    dims: tuple[str, ...]
+    formula: str
+    meaning: str
+    # families (model_type) where the stage does not exist, with the reason shown to users
+    absent_in: Mapping[str, str] = field(default_factory=dict)
+    # families where the stage exists only (empty: every family)
+    only_in: tuple[str, ...] = ()
+
+    @property
+    def per_layer(self) -> bool:
+        return bool(self.dims) and self.dims[0] == "L"
+
+    @property
+    def per_head(self) -> bool:
+        return "H" in self.dims
+
+    def exists_in(self, family: str) -> bool:
+        if self.only_in and family not in self.only_in:
+            return False
+        return family not in self.absent_in
+
+    def shape(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
+        """The concrete shape for a model's sizes (``L+1`` is understood)."""
+        return tuple(sizes["L"] + 1 if dim == "L+1" else sizes[dim] for dim in self.dims)
+
+
+def _s(name: str, kind: str, dims: str, formula: str, meaning: str, **kw: object) -> Stage:
+    group = name.split("_", 1)[0] if name not in ("model", "tokenizer") else "objects"
+    return Stage(name, group, kind, tuple(dims.split()) if dims else (), formula, meaning, **kw)  # type: ignore[arg-type]
+
+
+_NO_SEGMENTS = {"distilbert": "DistilBERT has no segment (token type) embeddings: it drops them from BERT."}
+
+# In data-flow order: the widget's diagram and the docs list them in this order.
+REGISTRY: tuple[Stage, ...] = (
+    _s("sym_sent", "symbolic", "", "text", "The input text (a pair: the tuple of both texts)."),
+    _s("sym_token_ids", "symbolic", "n", "tokenizer(text)", "Vocabulary ids of the pieces, special tokens included."),
+    _s("sym_tokens", "symbolic", "n", "pieces(ids)", "Word pieces, special tokens ([CLS], [SEP] or <s>, </s>) included."),
+    _s("sym_seq_len", "symbolic", "", "n", "Number of pieces n, special tokens included."),
+    _s("sym_segment_ids", "symbolic", "n", "0 for the first text, 1 for the second",
+       "Segment (token type) id of each piece: which text of a pair it belongs to.", absent_in=_NO_SEGMENTS),
+    _s("sym_position_ids", "symbolic", "n", "0, 1, ..., n-1 (RoBERTa: padding_idx+1, ...)",
+       "Row of the position table each piece reads."),
+    _s("preemb_vocab", "weight", "V e", "E_word", "The word-embedding table itself (a view of the model's weight)."),
+    _s("preemb_word_emb", "activation", "n e", "E_word[ids]", "Rows of the word-embedding table for the pieces."),
+    _s("preemb_pos_emb", "activation", "n e", "E_pos[position_ids]", "Rows of the position-embedding table."),
+    _s("preemb_seg_emb", "activation", "n e", "E_seg[segment_ids]",
+       "Rows of the segment-embedding table (segment 0 for one text; 0 then 1 for a pair).", absent_in=_NO_SEGMENTS),
+    _s("preemb_sum_emb", "activation", "n e", "word + seg + pos", "The sum of the embedding rows."),
+    _s("preemb_norm_weight", "weight", "e", "gamma", "Embedding LayerNorm scale."),
+    _s("preemb_norm_bias", "weight", "e", "beta", "Embedding LayerNorm shift."),
+    _s("preemb_norm_sum_emb", "activation", "n e", "LayerNorm(sum) = X_0 (before any projection)",
+       "The normalised embeddings: the input of the first layer where no projection follows."),
+    _s("preemb_proj_weight", "weight", "e d", "W_proj.T", "Projection from embedding size e to hidden size d.",
+       only_in=("albert", "electra")),
+    _s("preemb_proj_bias", "weight", "d", "b_proj", "Bias of the embedding projection.", only_in=("albert", "electra")),
+    _s("preemb_proj_hidden", "activation", "n d", "X_0 = LayerNorm(sum) @ W_proj + b_proj",
+       "The embeddings projected to the hidden size: the input of the first layer.", only_in=("albert", "electra")),
+    _s("selfattn_query_weight", "weight", "L H dh d", "W_Q rows h*dh..(h+1)*dh",
+       "Per-head slices of the query projection weight (nn.Linear layout: out × in)."),
+    _s("selfattn_key_weight", "weight", "L H dh d", "W_K rows h*dh..(h+1)*dh", "Per-head slices of the key projection weight."),
+    _s("selfattn_value_weight", "weight", "L H dh d", "W_V rows h*dh..(h+1)*dh", "Per-head slices of the value projection weight."),
+    _s("selfattn_query_bias", "weight", "L H dh", "b_Q[h*dh..(h+1)*dh]", "Per-head slices of the query bias."),
+    _s("selfattn_key_bias", "weight", "L H dh", "b_K[h*dh..(h+1)*dh]", "Per-head slices of the key bias."),
+    _s("selfattn_value_bias", "weight", "L H dh", "b_V[h*dh..(h+1)*dh]", "Per-head slices of the value bias."),
+    _s("selfattn_query_hidden", "activation", "L H n dh", "Q = X_l @ W_Q.T + b_Q", "Queries of each head."),
+    _s("selfattn_key_hidden", "activation", "L H n dh", "K = X_l @ W_K.T + b_K", "Keys of each head."),
+    _s("selfattn_value_hidden", "activation", "L H n dh", "V = X_l @ W_V.T + b_V", "Values of each head."),
+    _s("selfattn_qkt_hidden", "activation", "L H n n", "Q @ K.T", "Raw attention scores: query i against key j."),
+    _s("selfattn_qkt_scale_hidden", "activation", "L H n n", "Q @ K.T / sqrt(dh)",
+       "Scaled attention scores (DistilBERT scales Q before the product: the same numbers)."),
+    _s("selfattn_qkt_scale_soft_hidden", "activation", "L H n n", "softmax(Q @ K.T / sqrt(dh), axis=-1)",
+       "Attention weights: each row sums to 1."),
+    _s("selfattn_attention", "activation", "L H n n", "= selfattn_qkt_scale_soft_hidden",
+       "The attention weights again, under their common name (the same tensor)."),
+    _s("selfattn_contvec", "activation", "L H n dh", "A @ V", "Context vectors: each head's attention-weighted values."),
+    _s("selfattn_contvec_concat", "activation", "L n d", "concat_h(A_h @ V_h)", "Context vectors of all heads side by side, in head order."),
+    _s("addnorm1_dense_weight", "weight", "L d d", "W_O.T (in × out)", "Attention output projection, stored transposed as in TransEasy."),
+    _s("addnorm1_dense_bias", "weight", "L d", "b_O", "Attention output projection bias."),
+    _s("addnorm1_dense_hidden", "activation", "L n d", "concat @ W_O.T + b_O", "Projected attention output."),
+    _s("addnorm1_add_hidden", "activation", "L n d", "dense + X_l", "Residual connection around attention."),
+    _s("addnorm1_norm_weight", "weight", "L d", "gamma", "LayerNorm scale after attention."),
+    _s("addnorm1_norm_bias", "weight", "L d", "beta", "LayerNorm shift after attention."),
+    _s("addnorm1_norm_hidden", "activation", "L n d", "LayerNorm(add)", "Normalised attention block output."),
+    _s("ffnn_dense_weight", "weight", "L d f", "W_1.T (in × out)", "Intermediate (feed-forward) dense weight, transposed."),
+    _s("ffnn_dense_bias", "weight", "L f", "b_1", "Intermediate dense bias."),
+    _s("ffnn_dense_hidden", "activation", "L n f", "addnorm1_norm @ W_1.T + b_1", "Feed-forward pre-activation."),
+    _s("ffnn_dense_act", "activation", "L n f", "act(dense)", "After the model's own activation function (gelu for BERT)."),
+    _s("addnorm2_dense_weight", "weight", "L f d", "W_2.T (in × out)", "Output dense weight, transposed."),
+    _s("addnorm2_dense_bias", "weight", "L d", "b_2", "Output dense bias."),
+    _s("addnorm2_dense_hidden", "activation", "L n d", "act @ W_2.T + b_2", "Feed-forward output."),
+    _s("addnorm2_add_hidden", "activation", "L n d", "dense + addnorm1_norm", "Residual connection around the feed-forward layer."),
+    _s("addnorm2_norm_weight", "weight", "L d", "gamma", "LayerNorm scale after the feed-forward layer."),
+    _s("addnorm2_norm_bias", "weight", "L d", "beta", "LayerNorm shift after the feed-forward layer."),
+    _s("addnorm2_norm_hidden", "activation", "L n d", "LayerNorm(add) = X_{l+1}", "Layer output: the next layer's input."),
+    _s("manual_hiddens", "activation", "L+1 n d", "[X_0, X_1, ..., X_L]",
+       "Hidden states recomputed by hand: the embedding output, then every layer's output."),
+    _s("pipeline_res", "pipeline", "", "model(ids, output_attentions, output_hidden_states)",
+       "The model's own output object (computed on first use, in eval mode, eager attention)."),
+    _s("pipeline_attns", "pipeline", "L", "pipeline_res.attentions", "The model's own attentions: L tensors of 1×H×n×n."),
+    _s("pipeline_hiddens", "pipeline", "L+1", "pipeline_res.hidden_states", "The model's own hidden states: L+1 tensors of 1×n×d."),
+    _s("model", "object", "", "", "The model used (its base encoder)."),
+    _s("tokenizer", "object", "", "", "The tokenizer used."),
+)
+
+STAGES: dict[str, Stage] = {s.name: s for s in REGISTRY}
+assert len(STAGES) == len(REGISTRY), "a stage is named twice"
+assert all(s.kind in KINDS and s.group in GROUPS for s in REGISTRY)
+
+
+def stages_for(family: str) -> tuple[Stage, ...]:
+    """The stages a model family has, in data-flow order."""
+    return tuple(s for s in REGISTRY if s.exists_in(family))
+
+
+def absent_reason(name: str, family: str) -> str | None:
+    """Why a known stage is missing for a family (None where it exists or is unknown)."""
+    stage = STAGES.get(name)
+    if stage is None or stage.exists_in(family):
+        return None
+    if family in stage.absent_in:
+        return stage.absent_in[family]
+    return f"{name} exists only in {', '.join(stage.only_in)} models."
+
+
+def by_group(stages: Iterator[Stage] | tuple[Stage, ...]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for s in stages:
+        groups.setdefault(s.group, []).append(s.name)
+    return groups
+
+
+def stage_table(family: str | None = None) -> str:
+    """The registry as a Markdown table (the README's stage list is generated from this)."""
+    rows = ["| stage | group | shape | formula | meaning |", "|---|---|---|---|---|"]
+    for s in REGISTRY if family is None else stages_for(family):
+        shape = "×".join(s.dims) or "—"
+        rows.append(f"| `{s.name}` | {s.group} | {shape} | `{s.formula}` | {s.meaning} |".replace("`` ", "— "))
+    return "\n".join(rows)
+
+
+_BEGIN, _END = "<!-- stage-table:begin -->", "<!-- stage-table:end -->"
+
+
+def refresh_readme(path: str) -> bool:
+    """Rewrite the README's stage table from the registry; True if it changed."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    head, rest = text.split(_BEGIN, 1)
+    _, tail = rest.split(_END, 1)
+    new = f"{head}{_BEGIN}\n{stage_table()}\n{_END}{tail}"
+    if new != text:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(new)
+    return new != text
+
+
+if __name__ == "__main__":  # python -m transeasy_widget.stages [README.md]
+    import sys
+
+    target = sys.argv[1] if len(sys.argv) > 1 else "README.md"
+    print("README stage table", "refreshed" if refresh_readme(target) else "already up to date")
