@@ -126,3 +126,32 @@ def test_cli_bad_input_is_an_error_line_and_a_nonzero_exit(capsys):
 
     assert main(["   "]) == 2
     assert "error: The text is empty" in capsys.readouterr().err
+
+
+def test_cli_writes_the_page_and_the_figure_and_lists_notable_heads(tmp_path, capsys, minilm_path):
+    from transeasy_widget.cli import main
+
+    page, png = tmp_path / "page.html", tmp_path / "head.png"
+    assert main(["The cat sat on the mat.", "--model", minilm_path, "-o", str(page), "--png", str(png),
+                 "--layer", "2", "--head", "3", "--top", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "notable heads" in out and "\nprev " in out and f"page: {page}" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and page.read_text().startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize("argv", [["the cat", "--layer", "x"], ["the cat", "--png", "fig.gif"], ["the cat", "-o", "p.txt"],
+                                  ["the cat", "--figure", "bogus"], []])
+def test_cli_bad_arguments_give_a_usage_error_and_exit_two(argv, capsys):
+    from transeasy_widget.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and "usage: transeasy-widget" in capsys.readouterr().err
+
+
+def test_cli_out_of_range_layer_is_an_error_line_not_a_traceback(capsys, minilm_path, tmp_path):
+    from transeasy_widget.cli import main
+
+    assert main(["The cat.", "--model", minilm_path, "--png", str(tmp_path / "f.png"), "--layer", "40"]) == 2
+    err = capsys.readouterr().err
+    assert "layer 40 is out of range" in err and "Traceback" not in err

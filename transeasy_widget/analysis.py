@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from .models import Resolved, resolve
 from .tokens import Encoding, check_text, check_vocabulary, encode
 from .trace import FAMILIES, Trace, run_trace
 from .verify import TOLERANCE, Verification, verify
+from .words import Alignment, align, check_on_mismatch
+
+if TYPE_CHECKING:
+    from .attention import AttentionViews, HiddenStates
+    from .headstats import HeadStats
+    from .viz import Viz
 
 
 class Analysis:
     """One text (or pair) through one model: its tokens, every stage of the forward pass, and its views."""
 
-    def __init__(self, resolved: Resolved, encoding: Encoding, trace: Trace, words: Sequence[str] | None = None):
+    def __init__(self, resolved: Resolved, encoding: Encoding, trace: Trace,
+                 words: Sequence[str] | Sequence[Sequence[str]] | None = None, on_mismatch: str = "error"):
         self.resolved = resolved
         self.encoding = encoding
         self.trace = trace
         self.words_given = None if words is None else list(words)
+        self.on_mismatch = check_on_mismatch(on_mismatch)
 
     @property
     def model(self) -> Any:
@@ -49,6 +58,39 @@ class Analysis:
         """Word pieces, special tokens included."""
         return list(self.encoding.tokens)
 
+    @cached_property
+    def alignment(self) -> Alignment:
+        """The words (TransEasy's whitespace words, or ``words=``) and their pieces, aligned by character offsets."""
+        return align(self.encoding, self.words_given, self.on_mismatch)
+
+    @cached_property
+    def attentions(self) -> AttentionViews:
+        """raw, nosep, nosep_linscale, nosep_softmax_scale, reduced (word level): each L×H×m×m, computed on first use."""
+        from .attention import AttentionViews
+
+        return AttentionViews(self.trace.selfattn_attention, self.encoding, lambda: self.alignment)
+
+    @cached_property
+    def head_stats(self) -> HeadStats:
+        """Per-head statistics (L×H each): entropy, shares to [CLS]/[SEP]/punctuation/self/prev/next, distances."""
+        from .headstats import HeadStats
+
+        return HeadStats(self.attentions, getattr(self.tokenizer, "cls_token_id", None))
+
+    @cached_property
+    def hidden_states(self) -> HiddenStates:
+        """``last`` (n×d) and ``all`` (L×n×d) layer outputs."""
+        from .attention import HiddenStates
+
+        return HiddenStates(self.trace.manual_hiddens)
+
+    @cached_property
+    def viz(self) -> Viz:
+        """Matplotlib figures of one head: ``a.viz.nosep_linscale_reduced(layer, head).savefig(...)``."""
+        from .viz import Viz
+
+        return Viz(self.attentions)
+
     def verify(self, tolerance: float = TOLERANCE) -> Verification:
         """Per layer, max |manual - model| of the hidden states and the attentions (runs the model once)."""
         t = self.trace
@@ -59,7 +101,7 @@ class Analysis:
         text = repr(self.text) if self.text_pair is None else f"{self.text!r} + {self.text_pair!r}"
         lines = [
             f"model     {self.model_name} ({self.family}: {s['L']} layers × {s['H']} heads, hidden {s['d']}, "
-            f"head size {s['dh']}, feed-forward {s['f']})",
+            f"head size {s['dh']}, feed-forward {s['f']}" + (f", embeddings {s['e']}" if s['e'] != s['d'] else "") + ")",
             f"text      {text}",
             f"tokens    {s['n']}: {' '.join(self.tokens)}",
             "stages    " + ", ".join(f"{g} {len(names)}" for g, names in self.trace.groups.items()),
@@ -71,23 +113,50 @@ class Analysis:
             lines.append(f"  {name:<24} {shape}")
         return "\n".join(lines)
 
+    def widget(self, **selection: Any) -> Any:
+        """The linked attention widget of this analysis: one per analysis, so ``a.widget().head`` is what the
+        view shows. Keywords set the selection: ``a.widget(layer=3, head=7, variant="reduced")``."""
+        if getattr(self, "_widget", None) is None:
+            from .widget import AttentionWidget
+
+            self._widget = AttentionWidget(self)
+        for name, value in selection.items():
+            setattr(self._widget, name, value)
+        return self._widget
+
+    def dashboard(self, stat: str = "entropy", line: str = "mean entropy") -> Any:
+        """The widget beside bqplot panels (a layer×head grid of ``stat``, a per-layer ``line``), linked both ways."""
+        from .dashboard import Dashboard
+
+        return Dashboard(self, stat, line)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        return self.widget()._repr_mimebundle_(include=include, exclude=exclude)
+
     def __repr__(self) -> str:
         return f"<Analysis of {self.text!r}: {self.model_name}, {len(self.tokens)} tokens>"
 
 
 def analyze(text: str, text_pair: str | None = None, *, model: Any = None, tokenizer: Any = None,
-            words: Sequence[str] | None = None, truncate: bool = False) -> Analysis:
+            words: Sequence[str] | Sequence[Sequence[str]] | None = None, on_mismatch: str = "error",
+            truncate: bool = False) -> Analysis:
     """Trace one text (or a pair) through a model, every stage by hand.
 
     ``model``: None (bert-base-uncased, or the offline MiniLM where that cannot be loaded), a name, a local
     path, or a model object (then pass ``tokenizer`` too, unless it is saved beside the model).
     ``truncate=True`` keeps the first tokens that fit the model's position table instead of raising.
+    ``words``: the words for the word-level views (default: the text's whitespace-separated words, as TransEasy);
+    for a pair, one list through both texts or a pair of lists. ``on_mismatch="merge"`` merges words that a piece
+    straddles into one unit instead of raising :class:`AlignmentError` (``a.alignment.notes`` says which).
     """
     check_text(text, "The text")  # before any model is loaded
+    check_on_mismatch(on_mismatch)
     if text_pair is not None:
         check_text(text_pair, "The second text (text_pair)")
     resolved = resolve(model, tokenizer)
     adapter = FAMILIES[resolved.family]
     check_vocabulary(resolved.tokenizer, int(resolved.model.config.vocab_size), resolved.name)
     enc = encode(resolved.tokenizer, text, text_pair, adapter.max_tokens(resolved.model), resolved.name, truncate)
-    return Analysis(resolved, enc, run_trace(resolved.model, resolved.tokenizer, resolved.family, enc), words)
+    if words is not None:  # a word list that does not fit fails before the trace runs
+        align(enc, words, on_mismatch)
+    return Analysis(resolved, enc, run_trace(resolved.model, resolved.tokenizer, resolved.family, enc), words, on_mismatch)

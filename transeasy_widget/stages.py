@@ -6,12 +6,18 @@ the widget's stage viewer. Names are TransEasy's (``bertscope``), so its users k
 Dimension names: L layers, H heads, n tokens (special tokens included), d hidden size,
 dh = d / H head size, f feed-forward size, V vocabulary size, L+1 the hidden states with the
 embedding output first, e the embedding size where a model projects embeddings (ALBERT, ELECTRA).
+
+Families differ in a few places, and the registry says where: a stage is absent from a family
+(``absent_in``, with the reason), exists in some families only (``only_in``), exists only where a
+model has a feature (``needs``: ELECTRA projects its embeddings only where embedding_size !=
+hidden_size), or means something particular in a family (``notes``: ALBERT's shared layer weights,
+RoBERTa's position ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
 GROUPS: dict[str, str] = {
     "sym": "Symbolic: the text and its tokens",
@@ -23,6 +29,12 @@ GROUPS: dict[str, str] = {
     "manual": "The hidden states recomputed by hand",
     "pipeline": "The model's own forward pass, for comparison",
     "objects": "The objects used",
+}
+
+# Optional features of a model, beyond its family: a stage that ``needs`` one exists where the model has it.
+FEATURES: dict[str, str] = {
+    "embedding_projection": "the model projects its embeddings from the embedding size e to the hidden size d "
+                            "(ALBERT always; ELECTRA where embedding_size != hidden_size)",
 }
 
 # kind: what a stage holds. "activation": computed from the input; "weight": a view of a model
@@ -43,6 +55,10 @@ class Stage:
     absent_in: Mapping[str, str] = field(default_factory=dict)
     # families where the stage exists only (empty: every family)
     only_in: tuple[str, ...] = ()
+    # a model feature (a FEATURES key) the stage needs beyond its family, e.g. an embedding projection
+    needs: str | None = None
+    # how the stage differs in a family (family → one line), shown in the docs and the stage viewer
+    notes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def per_layer(self) -> bool:
@@ -52,10 +68,17 @@ class Stage:
     def per_head(self) -> bool:
         return "H" in self.dims
 
-    def exists_in(self, family: str) -> bool:
+    def exists_in(self, family: str, features: Collection[str] | None = None) -> bool:
+        """Whether the stage exists in a family; with ``features`` (a model's own), in that very model."""
         if self.only_in and family not in self.only_in:
             return False
+        if features is not None and self.needs is not None and self.needs not in features:
+            return False
         return family not in self.absent_in
+
+    def note(self, family: str) -> str:
+        """What is particular about the stage in a family ("" where nothing is)."""
+        return self.notes.get(family, "")
 
     def shape(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
         """The concrete shape for a model's sizes (``L+1`` is understood)."""
@@ -68,32 +91,57 @@ def _s(name: str, kind: str, dims: str, formula: str, meaning: str, **kw: object
 
 
 _NO_SEGMENTS = {"distilbert": "DistilBERT has no segment (token type) embeddings: it drops them from BERT."}
+_ROBERTA = ("roberta", "xlm-roberta")
+_PROJECTED = ("albert", "electra")
+
+
+def _each(families: tuple[str, ...], note: str) -> dict[str, str]:
+    return dict.fromkeys(families, note)
+
+
+_PROJECTION = {
+    "albert": "ALBERT always projects (encoder.embedding_hidden_mapping_in), even where e = d.",
+    "electra": "ELECTRA projects (embeddings_project) only where embedding_size != hidden_size; elsewhere the stage "
+               "is absent and X_0 = preemb_norm_sum_emb.",
+}
+_SHARED_LAYERS = {"albert": "ALBERT shares weights across layers: layer l is the SAME view (not a copy) as every other "
+                            "layer that runs the same shared AlbertLayer (all layers, with the default "
+                            "num_hidden_groups = inner_group_num = 1)."}
 
 # In data-flow order: the widget's diagram and the docs list them in this order.
-REGISTRY: tuple[Stage, ...] = (
+_LISTED: tuple[Stage, ...] = (
     _s("sym_sent", "symbolic", "", "text", "The input text (a pair: the tuple of both texts)."),
     _s("sym_token_ids", "symbolic", "n", "tokenizer(text)", "Vocabulary ids of the pieces, special tokens included."),
     _s("sym_tokens", "symbolic", "n", "pieces(ids)", "Word pieces, special tokens ([CLS], [SEP] or <s>, </s>) included."),
     _s("sym_seq_len", "symbolic", "", "n", "Number of pieces n, special tokens included."),
     _s("sym_segment_ids", "symbolic", "n", "0 for the first text, 1 for the second",
-       "Segment (token type) id of each piece: which text of a pair it belongs to.", absent_in=_NO_SEGMENTS),
+       "Segment (token type) id of each piece: which text of a pair it belongs to.", absent_in=_NO_SEGMENTS,
+       notes=_each(_ROBERTA, "RoBERTa's tokenizers give segment 0 to both texts of a pair (its pretrained table has "
+                             "one row): separators, not segments, tell the texts apart.")),
     _s("sym_position_ids", "symbolic", "n", "0, 1, ..., n-1 (RoBERTa: padding_idx+1, ...)",
-       "Row of the position table each piece reads."),
+       "Row of the position table each piece reads.",
+       notes=_each(_ROBERTA, "Position ids start after the padding index: padding_idx+1, padding_idx+2, ... "
+                             "(a padding piece keeps padding_idx), so n tokens need n + padding_idx + 1 rows.")),
     _s("preemb_vocab", "weight", "V e", "E_word", "The word-embedding table itself (a view of the model's weight)."),
     _s("preemb_word_emb", "activation", "n e", "E_word[ids]", "Rows of the word-embedding table for the pieces."),
     _s("preemb_pos_emb", "activation", "n e", "E_pos[position_ids]", "Rows of the position-embedding table."),
     _s("preemb_seg_emb", "activation", "n e", "E_seg[segment_ids]",
        "Rows of the segment-embedding table (segment 0 for one text; 0 then 1 for a pair).", absent_in=_NO_SEGMENTS),
-    _s("preemb_sum_emb", "activation", "n e", "word + seg + pos", "The sum of the embedding rows."),
+    _s("preemb_sum_emb", "activation", "n e", "word + seg + pos", "The sum of the embedding rows.",
+       notes={"distilbert": "word + pos: DistilBERT has no segment embeddings."}),
     _s("preemb_norm_weight", "weight", "e", "gamma", "Embedding LayerNorm scale."),
     _s("preemb_norm_bias", "weight", "e", "beta", "Embedding LayerNorm shift."),
     _s("preemb_norm_sum_emb", "activation", "n e", "LayerNorm(sum) = X_0 (before any projection)",
-       "The normalised embeddings: the input of the first layer where no projection follows."),
+       "The normalised embeddings: the input of the first layer where no projection follows.",
+       notes=_each(_PROJECTED, "Of size e; preemb_proj_hidden projects it to the hidden size d (where the model "
+                               "projects: ALBERT always, ELECTRA where embedding_size != hidden_size).")),
     _s("preemb_proj_weight", "weight", "e d", "W_proj.T", "Projection from embedding size e to hidden size d.",
-       only_in=("albert", "electra")),
-    _s("preemb_proj_bias", "weight", "d", "b_proj", "Bias of the embedding projection.", only_in=("albert", "electra")),
+       only_in=_PROJECTED, needs="embedding_projection", notes=_PROJECTION),
+    _s("preemb_proj_bias", "weight", "d", "b_proj", "Bias of the embedding projection.",
+       only_in=_PROJECTED, needs="embedding_projection", notes=_PROJECTION),
     _s("preemb_proj_hidden", "activation", "n d", "X_0 = LayerNorm(sum) @ W_proj + b_proj",
-       "The embeddings projected to the hidden size: the input of the first layer.", only_in=("albert", "electra")),
+       "The embeddings projected to the hidden size: the input of the first layer.",
+       only_in=_PROJECTED, needs="embedding_projection", notes=_PROJECTION),
     _s("selfattn_query_weight", "weight", "L H dh d", "W_Q rows h*dh..(h+1)*dh",
        "Per-head slices of the query projection weight (nn.Linear layout: out × in)."),
     _s("selfattn_key_weight", "weight", "L H dh d", "W_K rows h*dh..(h+1)*dh", "Per-head slices of the key projection weight."),
@@ -106,7 +154,7 @@ REGISTRY: tuple[Stage, ...] = (
     _s("selfattn_value_hidden", "activation", "L H n dh", "V = X_l @ W_V.T + b_V", "Values of each head."),
     _s("selfattn_qkt_hidden", "activation", "L H n n", "Q @ K.T", "Raw attention scores: query i against key j."),
     _s("selfattn_qkt_scale_hidden", "activation", "L H n n", "Q @ K.T / sqrt(dh)",
-       "Scaled attention scores (DistilBERT scales Q before the product: the same numbers)."),
+       "Scaled attention scores (every family here multiplies Q @ K.T by the model's own scaling, 1/sqrt(dh))."),
     _s("selfattn_qkt_scale_soft_hidden", "activation", "L H n n", "softmax(Q @ K.T / sqrt(dh), axis=-1)",
        "Attention weights: each row sums to 1."),
     _s("selfattn_attention", "activation", "L H n n", "= selfattn_qkt_scale_soft_hidden",
@@ -123,7 +171,9 @@ REGISTRY: tuple[Stage, ...] = (
     _s("ffnn_dense_weight", "weight", "L d f", "W_1.T (in × out)", "Intermediate (feed-forward) dense weight, transposed."),
     _s("ffnn_dense_bias", "weight", "L f", "b_1", "Intermediate dense bias."),
     _s("ffnn_dense_hidden", "activation", "L n f", "addnorm1_norm @ W_1.T + b_1", "Feed-forward pre-activation."),
-    _s("ffnn_dense_act", "activation", "L n f", "act(dense)", "After the model's own activation function (gelu for BERT)."),
+    _s("ffnn_dense_act", "activation", "L n f", "act(dense)", "After the model's own activation function (gelu for BERT).",
+       notes={"distilbert": "The activation is config.activation (gelu or relu).",
+              **_each(("bert", *_ROBERTA, *_PROJECTED), "The activation is config.hidden_act.")}),
     _s("addnorm2_dense_weight", "weight", "L f d", "W_2.T (in × out)", "Output dense weight, transposed."),
     _s("addnorm2_dense_bias", "weight", "L d", "b_2", "Output dense bias."),
     _s("addnorm2_dense_hidden", "activation", "L n d", "act @ W_2.T + b_2", "Feed-forward output."),
@@ -132,7 +182,10 @@ REGISTRY: tuple[Stage, ...] = (
     _s("addnorm2_norm_bias", "weight", "L d", "beta", "LayerNorm shift after the feed-forward layer."),
     _s("addnorm2_norm_hidden", "activation", "L n d", "LayerNorm(add) = X_{l+1}", "Layer output: the next layer's input."),
     _s("manual_hiddens", "activation", "L+1 n d", "[X_0, X_1, ..., X_L]",
-       "Hidden states recomputed by hand: the embedding output, then every layer's output."),
+       "Hidden states recomputed by hand: the embedding output, then every layer's output.",
+       notes={"albert": "X_0 is the projected embeddings (preemb_proj_hidden); L counts layer applications: "
+                        "num_hidden_layers × inner_group_num, as the model's own hidden states do.",
+              "electra": "X_0 is the projected embeddings (preemb_proj_hidden) where the model projects."}),
     _s("pipeline_res", "pipeline", "", "model(ids, output_attentions, output_hidden_states)",
        "The model's own output object (computed on first use, in eval mode, eager attention)."),
     _s("pipeline_attns", "pipeline", "L", "pipeline_res.attentions", "The model's own attentions: L tensors of 1×H×n×n."),
@@ -141,24 +194,29 @@ REGISTRY: tuple[Stage, ...] = (
     _s("tokenizer", "object", "", "", "The tokenizer used."),
 )
 
+# every per-layer weight stage says that ALBERT's layers share one layer's weights
+REGISTRY: tuple[Stage, ...] = tuple(
+    replace(s, notes={**_SHARED_LAYERS, **s.notes}) if s.kind == "weight" and s.per_layer else s for s in _LISTED)
 STAGES: dict[str, Stage] = {s.name: s for s in REGISTRY}
 assert len(STAGES) == len(REGISTRY), "a stage is named twice"
 assert all(s.kind in KINDS and s.group in GROUPS for s in REGISTRY)
 
 
-def stages_for(family: str) -> tuple[Stage, ...]:
-    """The stages a model family has, in data-flow order."""
-    return tuple(s for s in REGISTRY if s.exists_in(family))
+def stages_for(family: str, features: Collection[str] | None = None) -> tuple[Stage, ...]:
+    """The stages a model family has, in data-flow order; with ``features``, those of one model of it."""
+    return tuple(s for s in REGISTRY if s.exists_in(family, features))
 
 
-def absent_reason(name: str, family: str) -> str | None:
-    """Why a known stage is missing for a family (None where it exists or is unknown)."""
+def absent_reason(name: str, family: str, features: Collection[str] | None = None) -> str | None:
+    """Why a known stage is missing for a family or model (None where it exists or is unknown)."""
     stage = STAGES.get(name)
-    if stage is None or stage.exists_in(family):
+    if stage is None or stage.exists_in(family, features):
         return None
     if family in stage.absent_in:
         return stage.absent_in[family]
-    return f"{name} exists only in {', '.join(stage.only_in)} models."
+    if stage.only_in and family not in stage.only_in:
+        return f"{name} exists only in {', '.join(stage.only_in)} models."
+    return f"{name} exists only where {FEATURES[stage.needs or '']}; this model does not. {stage.note(family)}".strip()
 
 
 def by_group(stages: Iterator[Stage] | tuple[Stage, ...]) -> dict[str, list[str]]:
@@ -173,7 +231,8 @@ def stage_table(family: str | None = None) -> str:
     rows = ["| stage | group | shape | formula | meaning |", "|---|---|---|---|---|"]
     for s in REGISTRY if family is None else stages_for(family):
         shape = "×".join(s.dims) or "—"
-        rows.append(f"| `{s.name}` | {s.group} | {shape} | `{s.formula}` | {s.meaning} |".replace("`` ", "— "))
+        meaning = f"{s.meaning} {s.note(family)}".strip() if family else s.meaning
+        rows.append(f"| `{s.name}` | {s.group} | {shape} | `{s.formula}` | {meaning} |".replace("`` ", "— "))
     return "\n".join(rows)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import ModuleType
 from typing import Any
 
@@ -11,10 +11,13 @@ import torch
 
 from ..stages import STAGES, Stage, absent_reason, by_group, stages_for
 from ..tokens import Encoding
-from . import bert
+from . import albert, bert, distilbert, electra, roberta
 
-# model_type → the module that traces it (each has trace, max_tokens, model_inputs)
-FAMILIES: dict[str, ModuleType] = {"bert": bert}
+# model_type → the module that traces it (each has trace, max_tokens, model_inputs, features)
+FAMILIES: dict[str, ModuleType] = {
+    "bert": bert, "roberta": roberta, "xlm-roberta": roberta, "distilbert": distilbert, "albert": albert,
+    "electra": electra,
+}
 SUPPORTED: tuple[str, ...] = tuple(FAMILIES)
 
 _PIPELINE = ("pipeline_res", "pipeline_attns", "pipeline_hiddens")
@@ -31,8 +34,10 @@ def sizes_of(values: dict[str, Any]) -> dict[str, int]:
 class Trace:
     """Every stage of one forward pass by its registry name: ``trace.selfattn_query_hidden`` or ``trace[name]``."""
 
-    def __init__(self, family: str, values: dict[str, Any], run_pipeline: Callable[[], Any]):
+    def __init__(self, family: str, values: dict[str, Any], run_pipeline: Callable[[], Any],
+                 features: Collection[str] = frozenset()):
         self.family = family
+        self.features = frozenset(features)  # the model's optional features (stages.FEATURES), e.g. a projection
         self._values = values
         self._run_pipeline = run_pipeline
         self._pipeline: Any = None
@@ -41,7 +46,7 @@ class Trace:
     @property
     def stages(self) -> tuple[Stage, ...]:
         """The stages of this trace, in data-flow order (``s.name, s.group, s.dims, s.formula, s.meaning``)."""
-        return stages_for(self.family)
+        return stages_for(self.family, self.features)
 
     @property
     def groups(self) -> dict[str, list[str]]:
@@ -81,9 +86,9 @@ class Trace:
         return sorted(set(super().__dir__()) | {s.name for s in self.stages})
 
     def _missing(self, name: str) -> str:
-        reason = absent_reason(name, self.family)
+        reason = absent_reason(name, self.family, self.features)
         if reason:
-            return f"{name} is not part of a {self.family} model: {reason}"
+            return f"{name} is not part of this {self.family} model: {reason}"
         close = difflib.get_close_matches(name, [s.name for s in self.stages], n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         return f"No stage named {name!r}.{hint} trace.stages lists them all."
@@ -110,4 +115,4 @@ def run_trace(model: Any, tokenizer: Any, family: str, enc: Encoding) -> Trace:
             return model(**adapter.model_inputs(model, enc), output_attentions=True,
                          output_hidden_states=True, return_dict=True)
 
-    return Trace(family, values, pipeline)
+    return Trace(family, values, pipeline, adapter.features(model))

@@ -4,11 +4,19 @@ Every activation stage is written into one preallocated L×... buffer (``out=``)
 number once: the per-head views (``selfattn_query_hidden``, ``selfattn_contvec``) are views of the
 token-major buffers, ``addnorm2_norm_hidden`` is a view of ``manual_hiddens``, and weights are views of
 the model's parameters (``LayerStack``), never copies.
+
+A family names its modules in a table of attribute paths (``parts_at``); the layer sequence may repeat
+a layer (ALBERT runs one shared layer L times): the loop runs each entry, and layers that share a module
+share one weight view.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import contextlib
+import math
+import mmap
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +40,12 @@ class LayerParts:
     ffn_out: nn.Linear
     norm2: nn.LayerNorm
     scaling: float
+
+
+def parts_at(layer: nn.Module, paths: Mapping[str, str]) -> LayerParts:
+    """A layer's parts found by the family's attribute paths (one per LayerParts field, dotted)."""
+    found = {name: operator.attrgetter(path)(layer) for name, path in paths.items()}
+    return LayerParts(**{**found, "scaling": float(found["scaling"])})
 
 
 class LayerStack:
@@ -65,6 +79,11 @@ class LayerStack:
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    @property
+    def distinct(self) -> int:
+        """How many different tensors the layers are (fewer than L where layers share weights: ALBERT)."""
+        return len({id(t) for t in self.layers})
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         return iter(self.layers)
@@ -104,27 +123,54 @@ class LayerStack:
 
     def __repr__(self) -> str:
         dims = "×".join(map(str, self.shape))
-        return f"LayerStack({dims}, {self.dtype}: views of the model's weights; .to_tensor() stacks a copy)"
+        shared = f"; the {len(self)} layers share {self.distinct} distinct" if self.distinct < len(self) else ""
+        return f"LayerStack({dims}, {self.dtype}: views of the model's weights{shared}; .to_tensor() stacks a copy)"
 
 
 def weight_stages(parts: Sequence[LayerParts], heads: int) -> dict[str, LayerStack]:
-    """The per-layer weight stages as views of the parameters (transposed where TransEasy transposes)."""
+    """The per-layer weight stages as views of the parameters (transposed where TransEasy transposes).
+
+    Layers that share their modules (the same LayerParts: ALBERT) share the very same view objects.
+    """
 
     def per_head(t: torch.Tensor) -> torch.Tensor:
         return t.view(heads, t.shape[0] // heads, *t.shape[1:])
 
-    out: dict[str, LayerStack] = {}
-    for name in ("query", "key", "value"):
-        out[f"selfattn_{name}_weight"] = LayerStack([per_head(getattr(p, name).weight.detach()) for p in parts])
-        out[f"selfattn_{name}_bias"] = LayerStack([per_head(_bias(getattr(p, name)).detach()) for p in parts])
-    for prefix, lin, norm in (("addnorm1", "attn_out", "norm1"), ("addnorm2", "ffn_out", "norm2")):
-        out[f"{prefix}_dense_weight"] = LayerStack([getattr(p, lin).weight.detach().t() for p in parts])
-        out[f"{prefix}_dense_bias"] = LayerStack([_bias(getattr(p, lin)).detach() for p in parts])
-        out[f"{prefix}_norm_weight"] = LayerStack([getattr(p, norm).weight.detach() for p in parts])
-        out[f"{prefix}_norm_bias"] = LayerStack([getattr(p, norm).bias.detach() for p in parts])
-    out["ffnn_dense_weight"] = LayerStack([p.ffn_in.weight.detach().t() for p in parts])
-    out["ffnn_dense_bias"] = LayerStack([_bias(p.ffn_in).detach() for p in parts])
-    return out
+    def layer_views(p: LayerParts) -> dict[str, torch.Tensor]:
+        views: dict[str, torch.Tensor] = {}
+        for name in ("query", "key", "value"):
+            views[f"selfattn_{name}_weight"] = per_head(getattr(p, name).weight.detach())
+            views[f"selfattn_{name}_bias"] = per_head(_bias(getattr(p, name)).detach())
+        for prefix, lin, norm in (("addnorm1", "attn_out", "norm1"), ("addnorm2", "ffn_out", "norm2")):
+            views[f"{prefix}_dense_weight"] = getattr(p, lin).weight.detach().t()
+            views[f"{prefix}_dense_bias"] = _bias(getattr(p, lin)).detach()
+            views[f"{prefix}_norm_weight"] = getattr(p, norm).weight.detach()
+            views[f"{prefix}_norm_bias"] = getattr(p, norm).bias.detach()
+        views["ffnn_dense_weight"] = p.ffn_in.weight.detach().t()
+        views["ffnn_dense_bias"] = _bias(p.ffn_in).detach()
+        return views
+
+    distinct: dict[int, dict[str, torch.Tensor]] = {}
+    for p in parts:
+        if id(p) not in distinct:
+            distinct[id(p)] = layer_views(p)
+    per_layer = [distinct[id(p)] for p in parts]
+    return {name: LayerStack([views[name] for views in per_layer]) for name in per_layer[0]}
+
+
+_HUGE = 2 << 20
+
+
+def stage_buffer(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An uninitialised buffer for one stage. A trace writes hundreds of MB once; on Linux, large CPU buffers
+    come from memory advised for transparent huge pages, which makes touching them ~3× cheaper (fewer faults)."""
+    nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    if device.type != "cpu" or nbytes < _HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return torch.empty(shape, dtype=dtype, device=device)
+    region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    with contextlib.suppress(OSError):  # advice only: a kernel without THP still gives ordinary pages
+        region.madvise(mmap.MADV_HUGEPAGE)
+    return torch.frombuffer(region, dtype=dtype).view(shape)  # the tensor keeps the mapping alive
 
 
 def _bias(linear: nn.Linear) -> torch.Tensor:
@@ -151,7 +197,7 @@ def run_layers(x0: torch.Tensor, parts: Sequence[LayerParts], heads: int) -> dic
     layers, dh, f = len(parts), d // heads, parts[0].ffn_in.out_features
 
     def new(*shape: int) -> torch.Tensor:
-        return torch.empty(shape, dtype=x0.dtype, device=x0.device)
+        return stage_buffer(shape, x0.dtype, x0.device)
 
     hiddens = new(layers + 1, n, d)
     hiddens[0] = x0
@@ -205,3 +251,24 @@ def run_layers(x0: torch.Tensor, parts: Sequence[LayerParts], heads: int) -> dic
         "addnorm2_norm_hidden": hiddens[1:],
         "manual_hiddens": hiddens,
     }
+
+
+def encoder_stages(embedded: torch.Tensor, parts: Sequence[LayerParts], heads: int,
+                   projection: nn.Linear | None = None) -> dict[str, Any]:
+    """Every stage after the embedding LayerNorm: the projection to the hidden size where the model has one
+    (ALBERT, ELECTRA), the layers, and the weight views.
+
+    X_0 is held once: ``preemb_norm_sum_emb`` (no projection) or ``preemb_proj_hidden`` is ``manual_hiddens[0]``.
+    """
+    if projection is None:
+        x0 = embedded
+    else:
+        x0 = torch.empty(embedded.shape[0], projection.out_features, dtype=embedded.dtype, device=embedded.device)
+        _linear_into(x0, embedded, projection)
+    values: dict[str, Any] = dict(run_layers(x0, parts, heads))
+    values["preemb_norm_sum_emb" if projection is None else "preemb_proj_hidden"] = values["manual_hiddens"][0]
+    if projection is not None:
+        values["preemb_proj_weight"] = projection.weight.detach().t()
+        values["preemb_proj_bias"] = _bias(projection).detach()
+    values.update(weight_stages(parts, heads))
+    return values

@@ -1,0 +1,91 @@
+"""Memory: peak resident memory of a full trace versus the summed size of the stage tensors it holds.
+
+Each configuration runs in its own process; the kernel's peak-RSS mark is reset right before the trace,
+so the peak is the trace's own. Weights are views (0 new bytes); activations are counted once per storage.
+
+    python benchmarks/memory.py                       # MiniLM and bert-base at n = 16 ... 512, bert-large at 512
+    python benchmarks/memory.py --sizes 512 --models bert-large
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SIZES, table
+
+CONFIGS = {"minilm": None, "bert-base": (12, 12, 768), "bert-large": (24, 16, 1024)}
+
+
+def _status(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def held_bytes(trace: object) -> int:
+    """Bytes of the distinct storages behind the activation stages (weights are views of the model)."""
+    import torch
+
+    seen: dict[int, int] = {}
+    for stage in trace.stages:  # type: ignore[attr-defined]
+        if stage.kind != "activation":
+            continue
+        value = trace[stage.name]  # type: ignore[index]
+        if isinstance(value, torch.Tensor):
+            storage = value.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+    return sum(seen.values())
+
+
+def one(model_name: str, n: int) -> dict[str, float]:
+    import torch
+    from common import encoding, minilm, random_bert
+
+    from transeasy_widget.trace import run_trace
+
+    torch.set_grad_enabled(False)
+    tokenizer = minilm()[1]
+    model = minilm()[0] if CONFIGS[model_name] is None else random_bert(*CONFIGS[model_name])  # type: ignore[misc]
+    enc = encoding(tokenizer, n)
+    warm = run_trace(model, tokenizer, "bert", encoding(tokenizer, 8))  # library warm-up, kept so it is not reused
+    before = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS mark (Linux)
+    trace = run_trace(model, tokenizer, "bert", enc)
+    peak = _status("VmHWM") - before
+    held = held_bytes(trace)
+    del warm
+    return {"peak": peak, "held": held, "total_peak": _status("VmHWM")}
+
+
+def main(argv: list[str] | None = None) -> list[list[object]]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+")
+    p.add_argument("--models", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument("--one", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.one:
+        print(json.dumps(one(args.one[0], int(args.one[1]))))
+        return []
+    rows: list[list[object]] = []
+    for name in args.models:
+        sizes = args.sizes or ([512] if name == "bert-large" else list(SIZES))
+        for n in sizes:
+            out = subprocess.run([sys.executable, __file__, "--one", name, str(n)], capture_output=True, text=True,
+                                 check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append([name, n, f"{r['held'] / 2**20:.1f}", f"{r['peak'] / 2**20:.1f}", f"{r['peak'] / r['held']:.2f}x",
+                         f"{r['total_peak'] / 2**30:.2f}"])
+            print(f"  {name} n={n}: {r}", file=sys.stderr)
+    print(table(["model", "n", "stage tensors held (MiB)", "peak RSS of the trace (MiB)", "ratio",
+                 "process peak (GiB)"], rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

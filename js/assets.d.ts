@@ -1,0 +1,2 @@
+// Type declarations for non-TypeScript imports (the stylesheet esbuild bundles beside widget.js).
+declare module "*.css";

@@ -1,0 +1,228 @@
+// Request/reply plumbing over custom messages, with a per-model cache of decoded payloads.
+
+import { copyBytes, decodeFloat16, float16Bits, shapeSize } from "./codec";
+import type { Handler, ReplyContent, Request, WidgetModel } from "./types";
+
+export interface LayerData {
+  variant: string;
+  layer: number;
+  heads: number;
+  m: number;
+  /** float16 bit patterns, (head, row, col) C order; decode with halfTableF32(). */
+  bits: Uint16Array;
+}
+
+export interface OverviewData {
+  variant: string;
+  layers: number;
+  heads: number;
+  thumb: number;
+  data: Uint8Array;
+  scale: number[];
+}
+
+export interface StageData {
+  content: ReplyContent;
+  rows: number;
+  cols: number;
+  /** The 2-D slice (rows × cols); null for replies without a buffer (pipeline parity). */
+  values: Float32Array | null;
+}
+
+export class ProtocolError extends Error {}
+
+interface Pending {
+  request: Request;
+  resolve: (reply: { content: ReplyContent; buffers: unknown[] }) => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+// ids are unique in the page, so clients sharing one model never take each other's replies
+let nextId = 1 + Math.floor(Math.random() * 1e6);
+
+const DEFAULT_BUDGET = 256 * 1024 * 1024;
+
+/** The cache key of a stage request: layer and head only where the stage depends on them. */
+export function stageKey(stage: string, layer: number, head: number, perLayer: boolean, perHead: boolean): string {
+  return `stage|${stage}|${perLayer ? layer : "-"}|${perHead ? head : "-"}`;
+}
+
+export class DataClient {
+  private pending = new Map<number, Pending>();
+  private cache = new Map<string, { value: unknown; bytes: number }>();
+  private cachedBytes = 0;
+  private inflight = new Map<string, Promise<unknown>>();
+  private onMessage: Handler;
+  private disposed = false;
+  /** Requests sent so far (tests and the dev page read it). */
+  sent = 0;
+
+  constructor(
+    private model: WidgetModel,
+    private options: { budgetBytes?: number; timeoutMs?: number } = {},
+  ) {
+    this.onMessage = (msg: unknown, buffers: unknown) => this.receive(msg, buffers);
+    model.on("msg:custom", this.onMessage);
+  }
+
+  /** Sends one request; resolves with the reply of the same id, rejects on an error reply. */
+  request(request: Request): Promise<{ content: ReplyContent; buffers: unknown[] }> {
+    if (this.disposed) return Promise.reject(new ProtocolError("the widget is closed"));
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const timeoutMs = this.options.timeoutMs ?? 120_000;
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              this.pending.delete(id);
+              reject(new ProtocolError(`no reply to the ${request.what} request after ${timeoutMs / 1000} s`));
+            }, timeoutMs)
+          : null;
+      this.pending.set(id, { request, resolve, reject, timer });
+      this.sent++;
+      this.model.send({ type: "request", id, ...request });
+    });
+  }
+
+  private receive(msg: unknown, buffers: unknown): void {
+    if (!msg || typeof msg !== "object") return;
+    const content = msg as ReplyContent;
+    if (content.type !== "reply" && content.type !== "error") return;
+    const pending = this.pending.get(content.id);
+    if (!pending) return;
+    this.pending.delete(content.id);
+    if (pending.timer !== null) clearTimeout(pending.timer);
+    if (content.type === "error") {
+      pending.reject(new ProtocolError(content.message ?? `the ${pending.request.what} request failed`));
+      return;
+    }
+    pending.resolve({ content, buffers: Array.isArray(buffers) ? buffers : [] });
+  }
+
+  private remember(key: string, value: unknown, bytes: number): void {
+    const budget = this.options.budgetBytes ?? DEFAULT_BUDGET;
+    this.cache.set(key, { value, bytes });
+    this.cachedBytes += bytes;
+    for (const [k, entry] of this.cache) {
+      if (this.cachedBytes <= budget || k === key) break;
+      this.cache.delete(k);
+      this.cachedBytes -= entry.bytes;
+    }
+  }
+
+  /** A cached value, marked as recently used. */
+  private peek<T>(key: string): T | undefined {
+    const entry = this.cache.get(key);
+    if (!entry) return undefined;
+    this.cache.delete(key);
+    this.cache.set(key, entry);
+    return entry.value as T;
+  }
+
+  private fetch<T>(key: string, request: Request, decode: (c: ReplyContent, b: unknown[]) => [T, number]): Promise<T> {
+    const hit = this.peek<T>(key);
+    if (hit !== undefined) return Promise.resolve(hit);
+    const running = this.inflight.get(key);
+    if (running) return running as Promise<T>;
+    const promise = this.request(request)
+      .then(({ content, buffers }) => {
+        const [value, bytes] = decode(content, buffers);
+        if (!this.disposed) this.remember(key, value, bytes);
+        return value;
+      })
+      .finally(() => this.inflight.delete(key));
+    this.inflight.set(key, promise);
+    return promise;
+  }
+
+  peekLayer(variant: string, layer: number): LayerData | undefined {
+    return this.peek<LayerData>(`layer|${variant}|${layer}`);
+  }
+
+  layer(variant: string, layer: number): Promise<LayerData> {
+    return this.fetch(`layer|${variant}|${layer}`, { what: "layer", variant, layer }, (content, buffers) => {
+      const shape = Array.isArray(content.shape) ? (content.shape as number[]) : [];
+      if (shape.length !== 3 || shape[1] !== shape[2]) throw new ProtocolError("a layer reply has shape [H, m, m]");
+      if (buffers.length < 1) throw new ProtocolError("a layer reply carries one buffer");
+      const bits = float16Bits(buffers[0]);
+      if (bits.length !== shapeSize(shape)) {
+        throw new ProtocolError(`layer buffer holds ${bits.length} values, shape says ${shapeSize(shape)}`);
+      }
+      const data: LayerData = { variant, layer, heads: shape[0]!, m: shape[1]!, bits };
+      return [data, bits.byteLength];
+    });
+  }
+
+  peekOverview(variant: string): OverviewData | undefined {
+    return this.peek<OverviewData>(`overview|${variant}`);
+  }
+
+  overview(variant: string): Promise<OverviewData> {
+    return this.fetch(`overview|${variant}`, { what: "overview", variant }, (content, buffers) => {
+      const shape = Array.isArray(content.shape) ? (content.shape as number[]) : [];
+      if (shape.length !== 4 || shape[2] !== shape[3]) throw new ProtocolError("an overview reply has shape [L, H, t, t]");
+      if (buffers.length < 1) throw new ProtocolError("an overview reply carries one buffer");
+      const data = new Uint8Array(copyBytes(buffers[0]));
+      if (data.length !== shapeSize(shape)) {
+        throw new ProtocolError(`overview buffer holds ${data.length} bytes, shape says ${shapeSize(shape)}`);
+      }
+      const scale = Array.isArray(content.scale) ? (content.scale as number[]).map(Number) : [];
+      const value: OverviewData = { variant, layers: shape[0]!, heads: shape[1]!, thumb: shape[2]!, data, scale };
+      return [value, data.byteLength];
+    });
+  }
+
+  peekStage(key: string): StageData | undefined {
+    return this.peek<StageData>(key);
+  }
+
+  stage(stage: string, layer: number, head: number, perLayer: boolean, perHead: boolean): Promise<StageData> {
+    const key = stageKey(stage, layer, head, perLayer, perHead);
+    // a stage that does not depend on the layer (head) is always asked for at 0, so one reply serves all
+    const request = { what: "stage" as const, stage, layer: perLayer ? layer : 0, head: perHead ? head : 0 };
+    return this.fetch<StageData>(key, request, (content, buffers) => {
+      const shape = Array.isArray(content.shape) ? (content.shape as number[]) : [];
+      if (buffers.length === 0) return [{ content, rows: 0, cols: 0, values: null }, 1024];
+      const values = decodeFloat16(buffers[0]);
+      const rows = shape.length >= 2 ? shape[0]! : 1;
+      const cols = shape.length >= 2 ? shape[1]! : (shape[0] ?? values.length);
+      if (rows * cols !== values.length) {
+        throw new ProtocolError(`stage buffer holds ${values.length} values, shape says ${rows * cols}`);
+      }
+      return [{ content, rows, cols, values }, values.byteLength];
+    });
+  }
+
+  /** Forgets every cached payload (the data behind them changed). */
+  clear(): void {
+    this.cache.clear();
+    this.cachedBytes = 0;
+  }
+
+  get cachedKeys(): string[] {
+    return [...this.cache.keys()];
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.model.off("msg:custom", this.onMessage);
+    for (const p of this.pending.values()) {
+      if (p.timer !== null) clearTimeout(p.timer);
+      p.reject(new ProtocolError("the widget is closed"));
+    }
+    this.pending.clear();
+    this.clear();
+  }
+}
+
+/** Shared clients, keyed by the model's `meta` object: the same object for every view of one model. */
+const shared = new WeakMap<object, DataClient>();
+
+export function shareClient(meta: unknown, client: DataClient): void {
+  if (meta && typeof meta === "object") shared.set(meta, client);
+}
+
+export function sharedClient(meta: unknown): DataClient | undefined {
+  return meta && typeof meta === "object" ? shared.get(meta) : undefined;
+}

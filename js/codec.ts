@@ -1,0 +1,73 @@
+// Decoding of the binary payloads: float16 through a lookup table, uint8 thumbnails with a scale.
+
+let halfTable: Float32Array | null = null;
+
+/** The float32 value of one IEEE 754 half-precision bit pattern. */
+export function halfToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/** A table of all 65536 half-precision values, built once on first use. */
+export function halfTableF32(): Float32Array {
+  if (halfTable) return halfTable;
+  const table = new Float32Array(65536);
+  for (let bits = 0; bits < 65536; bits++) table[bits] = halfToFloat(bits);
+  halfTable = table;
+  return table;
+}
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A private, aligned copy of the bytes of a buffer as delivered (DataView, typed array, ArrayBuffer). */
+export function copyBytes(buffer: unknown): ArrayBuffer {
+  if (buffer instanceof ArrayBuffer) return buffer.slice(0);
+  if (ArrayBuffer.isView(buffer)) {
+    const source = buffer.buffer as ArrayBuffer;
+    return source.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
+  }
+  throw new TypeError("expected an ArrayBuffer, a DataView or a typed array");
+}
+
+/** The raw float16 bit patterns of a little-endian buffer. */
+export function float16Bits(buffer: unknown): Uint16Array {
+  const bytes = copyBytes(buffer);
+  if (bytes.byteLength % 2 !== 0) throw new RangeError("a float16 buffer has an even byte length");
+  const bits = new Uint16Array(bytes);
+  if (!littleEndian) {
+    const view = new DataView(bytes);
+    for (let i = 0; i < bits.length; i++) bits[i] = view.getUint16(i * 2, true);
+  }
+  return bits;
+}
+
+/** Little-endian float16 bytes decoded to float32. */
+export function decodeFloat16(buffer: unknown): Float32Array {
+  const bits = float16Bits(buffer);
+  const table = halfTableF32();
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
+  return out;
+}
+
+/**
+ * uint8 blocks decoded to values: block b (blockSize bytes) maps 0..255 to 0..scale[b].
+ */
+export function decodeUint8Scaled(buffer: unknown, scale: readonly number[], blockSize: number): Float32Array {
+  const bytes = new Uint8Array(copyBytes(buffer));
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const s = scale[Math.floor(i / blockSize)] ?? 0;
+    out[i] = (bytes[i]! / 255) * s;
+  }
+  return out;
+}
+
+/** The product of a shape's dimensions. */
+export function shapeSize(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}

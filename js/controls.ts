@@ -1,0 +1,91 @@
+// The control bar: layer, head and variant selectors, the arcs all-heads switch, and a status line.
+
+import { Disposer, clear, h } from "./dom";
+import { VARIANT_TITLES, variantKeys } from "./meta";
+import type { Changed } from "./store";
+import type { View, ViewContext } from "./view";
+
+function labelled(className: string, text: string, control: HTMLElement): HTMLLabelElement {
+  const label = h("label", `tw-control ${className}`);
+  label.append(h("span", "tw-control-name", text), control);
+  return label;
+}
+
+/** Fills a select with options 0..n-1 named by `name` (only when the count changed). */
+function fillNumbered(select: HTMLSelectElement, n: number, name: (i: number) => string): void {
+  if (select.options.length === n) return;
+  clear(select);
+  for (let i = 0; i < n; i++) {
+    const option = h("option", undefined, name(i));
+    option.value = String(i);
+    select.appendChild(option);
+  }
+}
+
+export function mountControls(ctx: ViewContext): View {
+  const { store } = ctx;
+  const bag = new Disposer();
+
+  const el = h("div", "tw-controls");
+  const layer = h("select");
+  const head = h("select");
+  const variant = h("select");
+  const allHeads = h("input");
+  allHeads.type = "checkbox";
+  const status = h("div", "tw-status");
+  const modelName = h("span", "tw-status-model");
+  const sizes = h("span", "tw-status-sizes");
+  const tokenName = h("span", "tw-status-token");
+  status.append(modelName, sizes, tokenName);
+  const allLabel = h("label", "tw-control tw-arcs-all");
+  allLabel.append(allHeads, h("span", "tw-control-name", "arcs: all heads"));
+  el.append(
+    labelled("tw-layer", "layer", layer),
+    labelled("tw-head", "head", head),
+    labelled("tw-variant", "variant", variant),
+    allLabel,
+    status,
+  );
+
+  const rebuild = () => {
+    const meta = store.meta;
+    fillNumbered(layer, meta.n_layers, (i) => `L${i}`);
+    fillNumbered(head, meta.n_heads, (i) => `H${i}`);
+    clear(variant);
+    for (const key of variantKeys(meta)) {
+      const option = h("option", undefined, VARIANT_TITLES[key] ?? key);
+      option.value = key;
+      option.dataset.variant = key;
+      variant.appendChild(option);
+    }
+    modelName.textContent = meta.model_name || "(no model yet)";
+    sizes.textContent = ` · ${meta.n_tokens} tokens · ${meta.n_layers} layers × ${meta.n_heads} heads`;
+  };
+
+  const reflect = () => {
+    const s = store.selection;
+    layer.value = String(s.layer);
+    head.value = String(s.head);
+    variant.value = s.variant;
+    allHeads.checked = s.arcs_all_heads;
+    const labels = store.variant.labels;
+    const m = labels.length;
+    tokenName.textContent =
+      s.token >= 0 && s.token < labels.length ? ` · token ${s.token}: ${labels[s.token]}` : ` · ${m} rows in ${s.variant}`;
+  };
+
+  bag.listen(layer, "change", () => store.select({ layer: Number(layer.value) }));
+  bag.listen(head, "change", () => store.select({ head: Number(head.value) }));
+  bag.listen(variant, "change", () => store.select({ variant: variant.value }));
+  bag.listen(allHeads, "change", () => store.select({ arcs_all_heads: allHeads.checked }));
+  bag.add(
+    store.subscribe((_, changed: Changed) => {
+      if (changed.has("meta")) rebuild();
+      reflect();
+    }),
+  );
+
+  rebuild();
+  reflect();
+  return { el, dispose: () => bag.dispose() };
+}

@@ -1,0 +1,280 @@
+// The heatmap view: the selected head's m×m attention drawn through ImageData, labelled axes, hover tooltip.
+
+import { halfTableF32 } from "./codec";
+import type { LayerData } from "./client";
+import { Disposer, Frames, context2d, clear, h, localPoint } from "./dom";
+import { cellAt, heatmapSide, segmentBoundary, thinnedIndices } from "./layout";
+import { fillFromHalf, maxOfHalf } from "./paint";
+import type { Changed } from "./store";
+import { type View, type ViewContext, formatValue, isSpecialLabel } from "./view";
+
+const ROW_LABEL_WIDTH = 92;
+const COL_LABEL_HEIGHT = 72;
+const LABEL_MIN_PX = 14;
+
+export function mountHeatmap(ctx: ViewContext): View {
+  const { store, client, root, tooltip, theme } = ctx;
+  const bag = new Disposer();
+  const frames = new Frames();
+
+  const el = h("div", "tw-panel tw-heatmap");
+  const title = h("div", "tw-title");
+  const grid = h("div", "tw-hm-grid");
+  const colLabels = h("div", "tw-hm-collabels");
+  const rowLabels = h("div", "tw-hm-rowlabels");
+  const plot = h("div", "tw-hm-plot");
+  const canvas = h("canvas", "tw-hm-canvas");
+  const hlRow = h("div", "tw-hm-hl tw-hm-hlrow");
+  const hlCol = h("div", "tw-hm-hl tw-hm-hlcol");
+  const sepH = h("div", "tw-hm-sep tw-hm-sep-h");
+  const sepV = h("div", "tw-hm-sep tw-hm-sep-v");
+  const status = h("div", "tw-loading");
+  const corner = h("div", "tw-hm-corner", "rows attend to columns");
+  // the highlighted row's (and hovered column's) own label, over the thinned ones
+  const rowNow = h("span", "tw-label tw-label-now");
+  const colNow = h("span", "tw-label tw-collabel tw-label-now");
+  canvas.width = 1;
+  canvas.height = 1;
+  plot.append(canvas, sepH, sepV, hlRow, hlCol, status);
+  grid.append(corner, colLabels, rowLabels, plot);
+  el.append(title, grid);
+  for (const node of [hlRow, hlCol, sepH, sepV]) node.hidden = true;
+
+  let side = heatmapSide(store.m, 480);
+  let available = 480;
+  let image: ImageData | null = null;
+  let image32: Uint32Array | null = null;
+  let hover: { row: number; col: number } | null = null;
+  let shown: LayerData | null = null;
+  let switchStart = 0;
+
+  const layout = () => {
+    const m = store.m;
+    side = heatmapSide(m, available);
+    grid.style.gridTemplateColumns = `${ROW_LABEL_WIDTH}px ${side}px`;
+    grid.style.gridTemplateRows = `${COL_LABEL_HEIGHT}px ${side}px`;
+    plot.style.width = `${side}px`;
+    plot.style.height = `${side}px`;
+    const { labels, segments } = store.variant;
+    const cell = m > 0 ? side / m : side;
+    clear(rowLabels);
+    clear(colLabels);
+    const step = thinnedIndices(m, cell, LABEL_MIN_PX);
+    for (const i of step) {
+      const text = labels[i] ?? "";
+      const segClass = `tw-seg${segments[i] === 1 ? 1 : 0}${isSpecialLabel(text) ? " tw-special" : ""}`;
+      const r = h("span", `tw-label ${segClass}`, text);
+      r.dataset.index = String(i);
+      r.style.top = `${Math.min(side - 6, Math.max(6, (i + 0.5) * cell))}px`;
+      rowLabels.appendChild(r);
+      const c = h("span", `tw-label tw-collabel ${segClass}`, text);
+      c.dataset.index = String(i);
+      c.style.left = `${Math.min(side - 6, Math.max(6, (i + 0.5) * cell))}px`;
+      colLabels.appendChild(c);
+    }
+    rowLabels.dataset.count = String(step.length);
+    rowLabels.appendChild(rowNow);
+    colLabels.appendChild(colNow);
+    const boundary = segmentBoundary(segments);
+    sepH.hidden = sepV.hidden = boundary < 0;
+    if (boundary >= 0) {
+      sepH.style.top = `${boundary * cell}px`;
+      sepV.style.left = `${boundary * cell}px`;
+    }
+    placeHighlights();
+  };
+
+  const placeHighlights = () => {
+    const m = store.m;
+    const cell = m > 0 ? side / m : side;
+    const row = hover ? hover.row : store.selection.token;
+    hlRow.hidden = !(row >= 0 && row < m);
+    if (!hlRow.hidden) {
+      hlRow.style.top = `${row * cell}px`;
+      hlRow.style.height = `${Math.max(1, cell)}px`;
+    }
+    hlCol.hidden = !hover;
+    if (hover) {
+      hlCol.style.left = `${hover.col * cell}px`;
+      hlCol.style.width = `${Math.max(1, cell)}px`;
+    }
+    const { labels } = store.variant;
+    const place = (node: HTMLElement, i: number, prop: "top" | "left") => {
+      node.hidden = !(i >= 0 && i < m);
+      if (node.hidden) return;
+      node.textContent = labels[i] ?? "";
+      node.style[prop] = `${Math.min(side - 6, Math.max(6, (i + 0.5) * cell))}px`;
+    };
+    place(rowNow, row, "top");
+    place(colNow, hover ? hover.col : -1, "left");
+  };
+
+  const writeTitle = () => {
+    const { layer, head, variant } = store.selection;
+    title.textContent = `Attention · layer ${layer} · head ${head} · ${variant}`;
+  };
+
+  /** Colours the selected head into the canvas; the one place that touches pixels. */
+  const paint = () => {
+    const { variant, layer, head } = store.selection;
+    const data = client.peekLayer(variant, layer);
+    if (!data || head >= data.heads) return;
+    const t0 = performance.now();
+    const m = data.m;
+    const g = context2d(canvas);
+    if (canvas.width !== m || canvas.height !== m) {
+      canvas.width = m;
+      canvas.height = m;
+      image = null;
+    }
+    if (!g) return;
+    if (!image) {
+      image = g.createImageData(m, m);
+      image32 = new Uint32Array(image.data.buffer);
+    }
+    const table = halfTableF32();
+    const offset = head * m * m;
+    const max = maxOfHalf(data.bits, offset, m * m, table);
+    const lit = fillFromHalf(image32!, data.bits, offset, m * m, table, theme.palette.sequential, 0, max > 0 ? max : 1);
+    g.putImageData(image, 0, 0);
+    const t1 = performance.now();
+    shown = data;
+    canvas.dataset.painted = lit > 0 ? "1" : "0";
+    canvas.dataset.lit = String(lit);
+    canvas.dataset.head = String(head);
+    canvas.dataset.layer = String(layer);
+    root.dataset.lastPaintMs = (t1 - t0).toFixed(2);
+    if (switchStart > 0) {
+      root.dataset.lastSwitchMs = (t1 - switchStart).toFixed(2);
+      switchStart = 0;
+    }
+  };
+
+  const load = () => {
+    const { variant, layer } = store.selection;
+    if (store.meta.n_layers === 0) {
+      status.textContent = "waiting for data…";
+      status.hidden = false;
+      return;
+    }
+    if (client.peekLayer(variant, layer)) {
+      status.hidden = true;
+      frames.request("paint", paint);
+      return;
+    }
+    status.textContent = `loading layer ${layer}…`;
+    status.hidden = false;
+    client
+      .layer(variant, layer)
+      .then(() => {
+        const now = store.selection;
+        if (now.variant !== variant || now.layer !== layer) return;
+        status.hidden = true;
+        frames.request("paint", paint);
+      })
+      .catch((err: Error) => {
+        status.textContent = `could not load layer ${layer}: ${err.message}`;
+        status.hidden = false;
+      });
+  };
+
+  const onChange = (_: unknown, changed: Changed) => {
+    writeTitle();
+    if (changed.has("meta") || changed.has("variant")) layout();
+    if (changed.has("head")) switchStart = performance.now();
+    if (changed.has("meta") || changed.has("variant") || changed.has("layer") || changed.has("head")) load();
+    if (changed.has("token")) placeHighlights();
+  };
+
+  const onMove = (event: MouseEvent) => {
+    const p = localPoint(event, plot);
+    const m = store.m;
+    const cell = cellAt(p.x, p.y, p.width, p.height, m, m);
+    if (!cell) return onLeave();
+    hover = cell;
+    const { labels } = store.variant;
+    const data = shown && shown === client.peekLayer(store.selection.variant, store.selection.layer) ? shown : null;
+    const value = data ? halfTableF32()[data.bits[store.selection.head * m * m + cell.row * m + cell.col]!]! : Number.NaN;
+    tooltip.show(
+      `${labels[cell.row] ?? cell.row} → ${labels[cell.col] ?? cell.col}: ${data ? formatValue(value) : "…"}`,
+      event.clientX,
+      event.clientY,
+    );
+    store.hoverToken(cell.row);
+    placeHighlights();
+  };
+
+  const onLeave = () => {
+    if (!hover) return;
+    hover = null;
+    tooltip.hide();
+    store.leaveToken();
+    placeHighlights();
+  };
+
+  const onClick = (event: MouseEvent) => {
+    const p = localPoint(event, plot);
+    const cell = cellAt(p.x, p.y, p.width, p.height, store.m, store.m);
+    if (cell) store.pinToken(cell.row);
+  };
+
+  const onRowLabels = (event: MouseEvent) => {
+    const p = localPoint(event, plot);
+    const row = cellAt(0, p.y, 1, p.height, store.m, 1)?.row ?? -1;
+    if (event.type === "click" && row >= 0) store.pinToken(row);
+    else if (row >= 0) {
+      store.hoverToken(row);
+      const label = store.variant.labels[row] ?? "";
+      tooltip.show(`row ${row}: ${label}`, event.clientX, event.clientY);
+    }
+  };
+
+  bag.listen(plot, "mousemove", onMove);
+  bag.listen(plot, "mouseleave", onLeave);
+  bag.listen(plot, "click", onClick);
+  bag.listen(rowLabels, "mousemove", onRowLabels);
+  bag.listen(rowLabels, "click", onRowLabels);
+  bag.listen(rowLabels, "mouseleave", () => {
+    tooltip.hide();
+    store.leaveToken();
+  });
+  /** The room left beside the other panels (or the whole row when the panels wrap). */
+  const fit = () => {
+    const row = el.parentElement;
+    if (!row || row.clientWidth === 0) return;
+    const others = [...row.children].filter((c) => c !== el);
+    const gap = parseFloat(getComputedStyle(row).columnGap) || 0;
+    const used = others.reduce((w, c) => w + c.getBoundingClientRect().width + gap, 0);
+    let next = row.clientWidth - used - ROW_LABEL_WIDTH - 4;
+    if (next < 320) next = row.clientWidth - ROW_LABEL_WIDTH - 4;
+    next = Math.max(200, Math.min(560, next));
+    if (Math.abs(next - available) < 8) return;
+    available = next;
+    layout();
+  };
+  bag.observeResize(root, fit);
+  let disposed = false;
+  queueMicrotask(() => {
+    if (disposed) return;
+    for (const sibling of el.parentElement?.children ?? []) if (sibling !== el) bag.observeResize(sibling, fit);
+  });
+  bag.add(store.subscribe(onChange));
+  bag.add(
+    theme.subscribe(() => {
+      frames.request("paint", paint);
+    }),
+  );
+
+  writeTitle();
+  layout();
+  load();
+
+  return {
+    el,
+    dispose() {
+      disposed = true;
+      frames.dispose();
+      bag.dispose();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+// Reading the `meta` trait defensively: every field gets a sane default, so a partial meta never crashes a view.
+
+import { type Meta, type StageInfo, VARIANTS, type VariantInfo } from "./types";
+
+function num(v: unknown, fallback: number): number {
+  return typeof v === "number" && Number.isFinite(v) ? v : fallback;
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.map((x) => (typeof x === "string" ? x : String(x))) : [];
+}
+
+function numbers(v: unknown): number[] {
+  return Array.isArray(v) ? v.map((x) => num(x, 0)) : [];
+}
+
+function str(v: unknown, fallback = ""): string {
+  return typeof v === "string" ? v : fallback;
+}
+
+function readStage(v: unknown): StageInfo | null {
+  if (!v || typeof v !== "object") return null;
+  const o = v as Record<string, unknown>;
+  const name = str(o.name);
+  if (!name) return null;
+  return {
+    name,
+    group: str(o.group, name.split("_")[0] ?? ""),
+    dims: strings(o.dims),
+    shape: numbers(o.shape),
+    formula: str(o.formula),
+    meaning: str(o.meaning),
+    kind: str(o.kind),
+    per_layer: o.per_layer === true,
+    per_head: o.per_head === true,
+  };
+}
+
+/** A complete Meta from whatever the trait holds. */
+export function readMeta(raw: unknown): Meta {
+  const o = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
+  const tokens = strings(o.tokens);
+  const segments = numbers(o.segments);
+  const variants: Record<string, VariantInfo> = {};
+  const rawVariants = o.variants && typeof o.variants === "object" ? (o.variants as Record<string, unknown>) : {};
+  for (const [key, value] of Object.entries(rawVariants)) {
+    const v = value && typeof value === "object" ? (value as Record<string, unknown>) : {};
+    const labels = strings(v.labels);
+    const segs = numbers(v.segments);
+    variants[key] = { labels, segments: segs.length === labels.length ? segs : labels.map(() => 0) };
+  }
+  return {
+    model_name: str(o.model_name),
+    family: str(o.family),
+    n_layers: num(o.n_layers, 0),
+    n_heads: num(o.n_heads, 0),
+    n_tokens: num(o.n_tokens, tokens.length),
+    tokens,
+    segments: segments.length === tokens.length ? segments : tokens.map(() => 0),
+    special: Array.isArray(o.special) ? o.special.map((x) => x === true) : tokens.map(() => false),
+    variants,
+    thumb: num(o.thumb, 24),
+    stages: Array.isArray(o.stages) ? o.stages.map(readStage).filter((s): s is StageInfo => s !== null) : [],
+  };
+}
+
+/** The variants meta offers, in the canonical order (then any unknown ones). */
+export function variantKeys(meta: Meta): string[] {
+  const keys = Object.keys(meta.variants);
+  if (keys.length === 0) return [...VARIANTS];
+  const known = VARIANTS.filter((v) => keys.includes(v)) as string[];
+  return [...known, ...keys.filter((k) => !known.includes(k))];
+}
+
+/** Row/column labels and segments of a variant (raw falls back to the tokens). */
+export function variantInfo(meta: Meta, variant: string): VariantInfo {
+  const info = meta.variants[variant];
+  if (info) return info;
+  return { labels: meta.tokens, segments: meta.segments };
+}
+
+/** Human names for the variant switch. */
+export const VARIANT_TITLES: Record<string, string> = {
+  raw: "raw",
+  nosep: "no [CLS]/[SEP]",
+  nosep_linscale: "no specials, rows rescaled",
+  nosep_softmax_scale: "no specials, softmax",
+  reduced: "words (reduced)",
+};

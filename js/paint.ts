@@ -1,0 +1,178 @@
+// Pure pixel work: matrices and thumbnails into packed RGBA (Uint32) buffers, arcs into opacity buckets.
+
+import type { OverviewGeometry } from "./layout";
+import { thumbOrigin } from "./layout";
+
+/** Largest value among `count` half-precision values starting at `offset` (NaN skipped; -Infinity if none). */
+export function maxOfHalf(bits: Uint16Array, offset: number, count: number, table: Float32Array): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = offset, end = offset + count; i < end; i++) {
+    const v = table[bits[i]!]!;
+    if (v > max) max = v;
+  }
+  return max;
+}
+
+/**
+ * Colours `count` half-precision values into `out` through `lut` on the domain [lo, hi].
+ * Returns how many cells got a colour above the LUT's first entry (a non-blank check).
+ */
+export function fillFromHalf(
+  out: Uint32Array,
+  bits: Uint16Array,
+  offset: number,
+  count: number,
+  table: Float32Array,
+  lut: Uint32Array,
+  lo: number,
+  hi: number,
+): number {
+  const n = lut.length;
+  const scale = hi > lo ? n / (hi - lo) : 0;
+  let lit = 0;
+  for (let i = 0; i < count; i++) {
+    let k = ((table[bits[offset + i]!]! - lo) * scale) | 0;
+    if (k <= 0) k = 0;
+    else {
+      if (k >= n) k = n - 1;
+      lit++;
+    }
+    out[i] = lut[k]!;
+  }
+  return lit;
+}
+
+/** As fillFromHalf, from float32 values; returns how many cells differ from the colour of `neutral`. */
+export function fillFromFloat(
+  out: Uint32Array,
+  values: Float32Array,
+  offset: number,
+  count: number,
+  lut: Uint32Array,
+  lo: number,
+  hi: number,
+): number {
+  const n = lut.length;
+  const scale = hi > lo ? n / (hi - lo) : 0;
+  let lit = 0;
+  const blank = lo < 0 && hi > 0 ? lut[(n - 1) >> 1]! : lut[0]!;
+  for (let i = 0; i < count; i++) {
+    let k = ((values[offset + i]! - lo) * scale) | 0;
+    if (k < 0) k = 0;
+    else if (k >= n) k = n - 1;
+    const c = lut[k]!;
+    out[i] = c;
+    if (c !== blank) lit++;
+  }
+  return lit;
+}
+
+/**
+ * Tiles L×H uint8 thumbnails (t×t each, layer-major) into an overview canvas buffer of
+ * geometry `g`; gaps get `gapColor`. Returns how many thumbnail pixels are above zero.
+ */
+export function fillOverview(
+  out: Uint32Array,
+  g: OverviewGeometry,
+  data: Uint8Array,
+  lut: Uint32Array,
+  gapColor: number,
+): number {
+  out.fill(gapColor);
+  const t = g.thumb;
+  const n = lut.length;
+  let lit = 0;
+  for (let l = 0; l < g.layers; l++) {
+    for (let h = 0; h < g.heads; h++) {
+      const [x0, y0] = thumbOrigin(g, l, h);
+      const base = (l * g.heads + h) * t * t;
+      for (let r = 0; r < t; r++) {
+        const row = (y0 + r) * g.width + x0;
+        for (let c = 0; c < t; c++) {
+          const v = data[base + r * t + c] ?? 0;
+          if (v > 0) lit++;
+          out[row + c] = lut[n === 256 ? v : Math.min(n - 1, Math.floor((v / 255) * n))]!;
+        }
+      }
+    }
+  }
+  return lit;
+}
+
+/** Bar lengths in pixels for per-row norms, the largest norm filling `width`. */
+export function barLengths(norms: readonly number[], width: number): number[] {
+  const max = norms.reduce((a, b) => (b > a ? b : a), 0);
+  return norms.map((v) => (max > 0 && v > 0 ? Math.max(1, Math.round((v / max) * width)) : 0));
+}
+
+export interface ArcBuckets {
+  /** For each opacity bucket, flattened pairs (row, col). */
+  pairs: number[][];
+  /** Lines kept. */
+  count: number;
+}
+
+/**
+ * Lines of one head for the arcs view: weight w(row, col) of a m×m block at `offset`,
+ * kept when w ≥ threshold and the line touches rows [first, last] on either side,
+ * grouped into `buckets` opacity buckets by weight (bucket b holds weights near (b+0.5)/buckets).
+ * With `only` ≥ 0, just that row's lines.
+ */
+export function arcBuckets(
+  bits: Uint16Array,
+  offset: number,
+  m: number,
+  table: Float32Array,
+  threshold: number,
+  first: number,
+  last: number,
+  only = -1,
+  buckets = 8,
+): ArcBuckets {
+  const pairs: number[][] = Array.from({ length: buckets }, () => []);
+  let count = 0;
+  const rowFrom = only >= 0 ? only : 0;
+  const rowTo = only >= 0 ? only : m - 1;
+  for (let i = rowFrom; i <= rowTo; i++) {
+    const rowVisible = i >= first && i <= last;
+    const base = offset + i * m;
+    const colFrom = rowVisible || only >= 0 ? 0 : first;
+    const colTo = rowVisible || only >= 0 ? m - 1 : last;
+    for (let j = colFrom; j <= colTo; j++) {
+      const w = table[bits[base + j]!]!;
+      if (!(w >= threshold) || w <= 0) continue;
+      const b = Math.min(buckets - 1, Math.floor(w * buckets));
+      pairs[b]!.push(i, j);
+      count++;
+    }
+  }
+  return { pairs, count };
+}
+
+/** Threshold under which arcs are skipped: none for short inputs, more for long ones. */
+export function arcThreshold(m: number): number {
+  return m <= 32 ? 0 : m <= 128 ? 0.01 : 0.03;
+}
+
+/**
+ * A colour domain that a few outliers cannot wash out: the `q` quantile of |v| (signed: ±that),
+ * or [min(0, low quantile), high quantile] for non-negative data; from a strided sample of at most 20 000 values.
+ */
+export function robustDomain(values: Float32Array, signed: boolean, q = 0.99): [number, number] {
+  const stride = Math.max(1, Math.floor(values.length / 20000));
+  const sample: number[] = [];
+  for (let i = 0; i < values.length; i += stride) {
+    const v = values[i]!;
+    if (Number.isFinite(v)) sample.push(signed ? Math.abs(v) : v);
+  }
+  if (sample.length === 0) return signed ? [-1, 1] : [0, 1];
+  sample.sort((a, b) => a - b);
+  const at = (p: number) => sample[Math.min(sample.length - 1, Math.max(0, Math.round(p * (sample.length - 1))))]!;
+  if (signed) {
+    const a = at(q) || sample[sample.length - 1]! || 1;
+    return [-a, a];
+  }
+  const lo = Math.min(0, at(1 - q));
+  const hi = at(q) > lo ? at(q) : sample[sample.length - 1]! > lo ? sample[sample.length - 1]! : lo + 1;
+  return [lo, hi];
+}

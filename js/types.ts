@@ -1,0 +1,82 @@
+// Shapes of the Python ⇄ browser protocol (docs/PROTOCOL.md) and the model interface we rely on.
+
+/** The five attention variants, in the order the variant switch lists them. */
+export const VARIANTS = ["raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "reduced"] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+export type Handler = (...args: any[]) => void;
+
+/** The part of anywidget's AnyModel that this widget uses. */
+export interface WidgetModel {
+  get(name: string): unknown;
+  set(name: string, value: unknown): void;
+  on(event: string, callback: Handler): void;
+  off(event?: string | null, callback?: Handler | null): void;
+  save_changes(): void;
+  send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
+}
+
+export interface VariantInfo {
+  labels: string[];
+  segments: number[];
+}
+
+export interface StageInfo {
+  name: string;
+  group: string;
+  dims: string[];
+  shape: number[];
+  formula: string;
+  meaning: string;
+  kind: string;
+  per_layer: boolean;
+  per_head: boolean;
+}
+
+export interface Meta {
+  model_name: string;
+  family: string;
+  n_layers: number;
+  n_heads: number;
+  n_tokens: number;
+  tokens: string[];
+  segments: number[];
+  special: boolean[];
+  variants: Partial<Record<string, VariantInfo>>;
+  thumb: number;
+  stages: StageInfo[];
+}
+
+/** The synced selection traits. */
+export interface Selection {
+  layer: number;
+  head: number;
+  token: number;
+  variant: string;
+  arcs_all_heads: boolean;
+  stage: string;
+}
+
+export type SelectionKey = keyof Selection;
+export const SELECTION_KEYS: readonly SelectionKey[] = [
+  "layer",
+  "head",
+  "token",
+  "variant",
+  "arcs_all_heads",
+  "stage",
+];
+
+export type Request =
+  | { what: "layer"; variant: string; layer: number }
+  | { what: "overview"; variant: string }
+  | { what: "stage"; stage: string; layer: number; head: number };
+
+/** A reply's JSON content; fields beyond `type`/`id` depend on `what`. */
+export interface ReplyContent {
+  type: "reply" | "error";
+  id: number;
+  what?: string;
+  message?: string;
+  [key: string]: unknown;
+}

@@ -1,0 +1,32 @@
+// What every view receives from render() and gives back to it.
+
+import type { DataClient } from "./client";
+import type { Tooltip } from "./dom";
+import type { SelectionStore } from "./store";
+import type { ThemeWatch } from "./theme";
+
+export interface ViewContext {
+  store: SelectionStore;
+  client: DataClient;
+  root: HTMLElement;
+  theme: ThemeWatch;
+  tooltip: Tooltip;
+}
+
+export interface View {
+  el: HTMLElement;
+  dispose(): void;
+}
+
+/** Formats a value for tooltips and stats: 3 significant decimals, exponent form for tiny/huge values. */
+export function formatValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
+  return v.toFixed(a >= 100 ? 1 : 3);
+}
+
+/** Looks like a special token ([CLS], [SEP], <s>, ...). */
+export function isSpecialLabel(label: string): boolean {
+  return /^\[[A-Z]+\]$|^<\/?s>$|^<pad>$/.test(label);
+}

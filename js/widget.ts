@@ -1,0 +1,97 @@
+// The anywidget entry: initialize() shares a data client per model, render() builds one linked view.
+
+import "./widget.css";
+import { DataClient, shareClient, sharedClient } from "./client";
+import { mountArcs } from "./arcs";
+import { mountControls } from "./controls";
+import { Disposer, Tooltip, h } from "./dom";
+import { mountHeatmap } from "./heatmap";
+import { keyHandler, keyShield } from "./keyboard";
+import { mountOverview } from "./overview";
+import { mountStages } from "./stages";
+import { SelectionStore } from "./store";
+import { ThemeWatch } from "./theme";
+import type { Selection, WidgetModel } from "./types";
+import type { View, ViewContext } from "./view";
+
+/** Once per model: the request/reply client and its cache, shared by every view of the model. */
+export function initialize({ model }: { model: WidgetModel }): () => void {
+  const client = new DataClient(model);
+  shareClient(model.get("meta"), client);
+  const onMeta = () => {
+    client.clear();
+    shareClient(model.get("meta"), client);
+  };
+  model.on("change:meta", onMeta);
+  return () => {
+    model.off("change:meta", onMeta);
+    client.dispose();
+  };
+}
+
+function reflectSelection(root: HTMLElement, s: Selection): void {
+  root.dataset.layer = String(s.layer);
+  root.dataset.head = String(s.head);
+  root.dataset.token = String(s.token);
+  root.dataset.variant = s.variant;
+  root.dataset.stage = s.stage;
+  root.dataset.arcsAllHeads = s.arcs_all_heads ? "1" : "0";
+}
+
+/** Once per view: builds the panels into `el`; the returned function undoes everything it set up. */
+export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
+  const bag = new Disposer();
+  let client = sharedClient(model.get("meta"));
+  if (!client) {
+    const own = new DataClient(model);
+    bag.add(() => own.dispose());
+    client = own;
+  }
+  const store = new SelectionStore(model);
+  bag.add(() => store.dispose());
+
+  const root = h("div", "tw-root");
+  root.tabIndex = 0;
+  root.setAttribute("role", "application");
+  root.setAttribute("aria-label", "transeasy attention viewer: arrows move layer and head");
+  el.appendChild(root);
+  bag.add(() => root.remove());
+
+  const theme = new ThemeWatch(root);
+  bag.add(() => theme.dispose());
+  const tooltip = new Tooltip(root);
+  const ctx: ViewContext = { store, client, root, theme, tooltip };
+
+  const views: View[] = [];
+  const controls = mountControls(ctx);
+  const main = h("div", "tw-main");
+  const overview = mountOverview(ctx);
+  const heatmap = mountHeatmap(ctx);
+  const arcs = mountArcs(ctx);
+  const stages = mountStages(ctx);
+  views.push(controls, overview, heatmap, arcs, stages);
+  const side = h("div", "tw-side");
+  side.append(overview.el, arcs.el);
+  main.append(side, heatmap.el);
+  root.insertBefore(controls.el, tooltip.el);
+  root.insertBefore(main, tooltip.el);
+  root.insertBefore(stages.el, tooltip.el);
+  bag.add(() => {
+    for (const v of views.reverse()) v.dispose();
+  });
+
+  reflectSelection(root, store.selection);
+  bag.add(store.subscribe((s) => reflectSelection(root, s)));
+  bag.listen(root, "keydown", keyHandler(root, store));
+  bag.listen(root, "keyup", keyShield);
+  bag.listen(root, "keypress", keyShield);
+  // the theme may only be known once the root is in the page
+  const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame(() => theme.refresh()) : 0;
+  bag.add(() => {
+    if (raf && typeof cancelAnimationFrame === "function") cancelAnimationFrame(raf);
+  });
+
+  return () => bag.dispose();
+}
+
+export default { initialize, render };

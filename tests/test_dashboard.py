@@ -1,0 +1,58 @@
+"""The dashboard's links: a bqplot selection moves the widget; the widget's selection is marked in the panels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import traitlets
+
+import transeasy_widget as tw
+from tests.conftest import random_bert
+
+
+@pytest.fixture()
+def dash(word_tokenizer):
+    model = random_bert(4, 3, 24, vocab=len(word_tokenizer))
+    a = tw.analyze("The cat sat on the mat because it was tired.", model=model, tokenizer=word_tokenizer)
+    return a.dashboard()
+
+
+def test_the_grid_shows_the_chosen_statistic_per_layer_and_head(dash):
+    stats = dash.analysis.head_stats
+    assert np.array_equal(dash.grid.color, stats["entropy"].numpy()) and dash.grid.color.shape == (4, 3)
+    dash.stat_choice.value = "cls"  # the dropdown, as a click would
+    assert dash.stat == "cls" and np.array_equal(dash.grid.color, stats["cls"].numpy())
+    assert "cls" in dash.grid_figure.title
+    with pytest.raises(traitlets.TraitError, match="stat must be one of entropy"):
+        dash.stat = "bogus"
+
+
+def test_setting_the_widgets_head_moves_the_grid_mark(dash):
+    w = dash.widget
+    w.layer, w.head = 2, 1
+    assert np.asarray(dash.grid.selected).tolist() == [[2, 1]]
+    assert list(dash.marker.x) == [2, 2] and list(dash.points.selected) == [2]
+
+
+def test_a_click_selection_in_the_grid_sets_the_widgets_layer_and_head(dash):
+    dash.grid.selected = np.array([[3, 2]])  # what bqplot's front end sets on a click
+    assert (dash.widget.layer, dash.widget.head) == (3, 2)
+    dash.grid.selected = None  # a deselecting click leaves the selection alone
+    assert (dash.widget.layer, dash.widget.head) == (3, 2)
+
+
+def test_a_click_on_the_layer_line_selects_that_layer(dash):
+    dash.points.selected = [1]
+    assert dash.widget.layer == 1 and np.asarray(dash.grid.selected).tolist() == [[1, dash.widget.head]]
+
+
+def test_the_line_shows_mean_entropy_or_hidden_state_norm_per_layer(dash):
+    a = dash.analysis
+    assert np.allclose(dash.points.y, a.head_stats["entropy"].mean(dim=1).numpy())
+    dash.line_choice.value = "hidden-state norm"
+    expected = [float(a.trace.manual_hiddens[layer + 1].norm(dim=-1).mean()) for layer in range(4)]
+    assert np.allclose(dash.points.y, expected, rtol=1e-5) and dash.line_figure.title == "hidden-state norm"
+
+
+def test_the_dashboard_holds_the_same_widget_as_the_analysis(dash):
+    assert dash.widget is dash.analysis.widget() and dash.children[0] is dash.widget

@@ -1,0 +1,135 @@
+"""The binary payload: quantisation within its stated error, replies equal to the tensors they encode, sizes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import transeasy_widget as tw
+from tests.conftest import random_bert
+from transeasy_widget.payload import (
+    MAX_VALUES,
+    answer,
+    block_mean,
+    f16_bytes,
+    from_f16,
+    from_u8,
+    steps_for,
+    u8_thumbnails,
+)
+from transeasy_widget.widget import widget_meta
+
+
+@pytest.fixture(scope="module")
+def small(word_tokenizer):
+    model = random_bert(3, 4, 32, vocab=len(word_tokenizer))
+    return tw.analyze("The cat sat on the mat because it was tired.", model=model, tokenizer=word_tokenizer)
+
+
+def test_float16_round_trip_is_within_its_stated_error():
+    x = torch.cat([torch.rand(10_000), torch.rand(1000) * 1e-6, torch.randn(1000) * 100, torch.tensor([0.0, 1.0])])
+    back = from_f16(f16_bytes(x), tuple(x.shape))
+    err = np.abs(back - x.numpy())
+    bound = np.maximum(np.abs(x.numpy()) * 2.0 ** -11, 2.0 ** -25)
+    assert (err <= bound).all()
+    assert len(f16_bytes(x)) == 2 * x.numel()
+
+
+def test_uint8_thumbnails_are_block_means_scaled_to_their_max():
+    att = torch.rand(2, 3, 48, 48)
+    data, scale = u8_thumbnails(att, 24)
+    assert len(data) == 2 * 3 * 24 * 24
+    # independent reference: numpy 2×2 block means
+    ref = att.numpy().reshape(2, 3, 24, 2, 24, 2).mean(axis=(3, 5))
+    back = from_u8(data, (2, 3, 24, 24), scale)
+    assert np.allclose(scale, ref.reshape(6, -1).max(axis=1), atol=1e-6)
+    assert np.abs(back - ref).max() <= max(scale) / 510 + 1e-6
+    # fewer tokens than the thumbnail side: no upsampling
+    data, _ = u8_thumbnails(torch.rand(1, 1, 5, 5), 24)
+    assert len(data) == 25
+
+
+def test_block_mean_handles_partial_blocks():
+    x = torch.arange(35, dtype=torch.float32).reshape(5, 7)
+    out = block_mean(x, 2, 3)
+    assert out.shape == (3, 3)
+    assert out[0, 0] == x[:2, :3].mean() and out[2, 2] == x[4:, 6:].mean() and out[1, 2] == x[2:4, 6:].mean()
+
+
+def test_steps_bring_a_vocabulary_table_under_the_limit():
+    r, c = steps_for(30522, 768)
+    assert r > 1 and c == 1 and (30522 / r) * 768 <= MAX_VALUES * 1.01
+    assert steps_for(512, 3072) == (1, 1)  # a feed-forward stage at 512 tokens goes whole
+
+
+@pytest.mark.parametrize("variant", ["raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "reduced"])
+def test_layer_reply_carries_that_layer_of_that_variant(small, variant):
+    content, buffers = answer(small, {"type": "request", "id": 4, "what": "layer", "variant": variant, "layer": 2})
+    want = small.attentions.get(variant)[2]
+    assert content["type"] == "reply" and content["id"] == 4 and content["shape"] == list(want.shape)
+    got = from_f16(buffers[0], tuple(content["shape"]))
+    assert np.abs(got - want.numpy()).max() <= 2.0 ** -11
+    json.dumps(content)  # the JSON part is JSON
+
+
+def test_overview_reply_has_every_head(small):
+    content, buffers = answer(small, {"type": "request", "id": 1, "what": "overview", "variant": "raw"})
+    L, H, n = 3, 4, len(small.tokens)  # noqa: N806
+    assert content["shape"] == [L, H, n, n] and len(content["scale"]) == L * H and len(buffers[0]) == L * H * n * n
+
+
+def test_stage_replies_equal_the_slice_of_the_stage(small):
+    t = small.trace
+    content, buffers = answer(small, {"type": "request", "id": 2, "what": "stage", "stage": "selfattn_query_hidden",
+                                      "layer": 1, "head": 3})
+    got = from_f16(buffers[0], tuple(content["shape"]))
+    assert content["dims"] == ["n", "dh"] and content["row_labels"] == small.tokens
+    assert np.allclose(got, t.selfattn_query_hidden[1, 3].numpy(), atol=1e-2, rtol=1e-3)
+    assert content["stats"]["max"] == pytest.approx(float(t.selfattn_query_hidden[1, 3].max()))
+    assert np.allclose(content["row_norms"], t.selfattn_query_hidden[1, 3].norm(dim=1).numpy(), rtol=1e-5)
+    content, buffers = answer(small, {"type": "request", "id": 3, "what": "stage", "stage": "ffnn_dense_weight",
+                                      "layer": 2, "head": 0})
+    assert content["dims"] == ["d", "f"] and content["shape"] == [32, 128]
+    assert np.allclose(from_f16(buffers[0], (32, 128)), t.ffnn_dense_weight[2].numpy(), atol=1e-3)
+    content, _ = answer(small, {"type": "request", "id": 5, "what": "stage", "stage": "pipeline_hiddens"})
+    assert content["parity"]["ok"] is True and len(content["parity"]["hidden_diff"]) == 4
+    content, _ = answer(small, {"type": "request", "id": 6, "what": "stage", "stage": "sym_tokens"})
+    assert content["text"] == small.tokens
+
+
+def test_a_vocabulary_table_is_aggregated_with_its_stats_on_the_whole(minilm_path):
+    a = tw.analyze("the cat", model=minilm_path)
+    content, buffers = answer(a, {"type": "request", "id": 1, "what": "stage", "stage": "preemb_vocab"})
+    rows, cols = content["shape"]
+    assert content["full_shape"] == [30522, 384] and content["row_step"] > 1 and rows * cols <= MAX_VALUES
+    assert len(buffers[0]) == 2 * rows * cols and "aggregated" in content["note"]
+    assert content["stats"]["min"] == pytest.approx(float(a.trace.preemb_vocab.min()))
+
+
+@pytest.mark.parametrize("request_", [
+    {"type": "request", "id": 9, "what": "layer", "variant": "raw", "layer": 3},
+    {"type": "request", "id": 9, "what": "layer", "variant": "bogus", "layer": 0},
+    {"type": "request", "id": 9, "what": "stage", "stage": "no_such_stage"},
+    {"type": "request", "id": 9, "what": "nothing"},
+])
+def test_bad_requests_get_an_error_reply_not_an_exception(small, request_):
+    content, buffers = answer(small, request_)
+    assert content["type"] == "error" and content["id"] == 9 and content["message"] and buffers == []
+
+
+def test_first_paint_at_512_tokens_is_under_one_percent_of_bertviz(word_tokenizer):
+    """meta + overview + the first layer, for a 12-layer × 12-head model at 512 tokens."""
+    model = random_bert(12, 12, 96, vocab=len(word_tokenizer), max_pos=512)
+    text = " ".join(["the cat sat on the mat because it was tired ."] * 60)
+    a = tw.analyze(text, model=model, tokenizer=word_tokenizer, truncate=True)
+    n = len(a.tokens)
+    assert n == 512
+    meta = len(json.dumps(widget_meta(a)).encode())
+    overview = answer(a, {"type": "request", "id": 1, "what": "overview", "variant": "raw"})
+    layer = answer(a, {"type": "request", "id": 2, "what": "layer", "variant": "raw", "layer": 0})
+    first_paint = meta + sum(len(b) for b in overview[1] + layer[1]) + len(json.dumps(overview[0]))
+    bertviz = 43 * 12 * 12 * n * n  # bertviz's head_view: ~43 bytes of JSON per attention value
+    assert first_paint <= 0.01 * bertviz, (first_paint, bertviz)

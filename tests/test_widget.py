@@ -1,0 +1,73 @@
+"""The widget's traits: validated with messages that give the valid range, linked to the analysis, answering requests."""
+
+from __future__ import annotations
+
+import pytest
+import traitlets
+
+import transeasy_widget as tw
+from tests.conftest import random_bert
+
+
+@pytest.fixture()
+def a(word_tokenizer):
+    model = random_bert(3, 4, 32, vocab=len(word_tokenizer))
+    return tw.analyze("The cat sat on the mat.", text_pair="Where is the dog?", model=model, tokenizer=word_tokenizer)
+
+
+def test_the_analysis_has_one_widget_and_displays_it(a):
+    w = a.widget()
+    assert a.widget() is w and w.analysis is a
+    bundle = a._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
+    assert a.widget(layer=2, head=3) is w and (w.layer, w.head) == (2, 3)
+
+
+def test_meta_carries_tokens_segments_variants_and_stages(a):
+    meta = a.widget().meta
+    assert meta["n_layers"] == 3 and meta["n_heads"] == 4 and meta["tokens"] == a.tokens
+    assert meta["segments"].count(1) == len(a.tokens) - a.tokens.index("[SEP]") - 1
+    assert set(meta["variants"]) == {"raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "reduced"}
+    assert meta["variants"]["raw"]["labels"] == a.tokens
+    assert "[SEP]" not in meta["variants"]["nosep"]["labels"]
+    assert [s["name"] for s in meta["stages"]] == [s.name for s in a.trace.stages]
+
+
+@pytest.mark.parametrize(("trait", "value", "message"), [
+    ("layer", 3, r"layer must be in 0\.\.2"), ("layer", -1, r"0\.\.2"), ("head", 4, r"head must be in 0\.\.3"),
+    ("token", 99, r"token must be -1 \(none\) or in 0\.\."), ("token", -2, "token must be -1"),
+    ("variant", "softmax", "variant must be one of raw, nosep"), ("stage", "selfattn_querry", "stage must be one of"),
+])
+def test_out_of_range_values_raise_a_trait_error_with_the_valid_range(a, trait, value, message):
+    w = a.widget()
+    before = getattr(w, trait)
+    with pytest.raises(traitlets.TraitError, match=message):
+        setattr(w, trait, value)
+    assert getattr(w, trait) == before
+
+
+def test_switching_to_a_shorter_variant_drops_a_token_beyond_it(a):
+    w = a.widget()
+    w.token = len(a.tokens) - 1
+    w.variant = "reduced"
+    assert w.token == -1
+    w.token = 1
+    w.variant = "raw"
+    assert w.token == 1
+
+
+def test_python_side_observers_see_every_change(a):
+    w, seen = a.widget(), []
+    w.observe(lambda c: seen.append((c["name"], c["new"])), names=["layer", "head", "stage"])
+    w.layer, w.head, w.stage = 2, 1, "ffnn_dense_act"
+    assert seen == [("layer", 2), ("head", 1), ("stage", "ffnn_dense_act")]
+
+
+def test_a_request_from_the_browser_gets_its_reply_with_buffers(a, monkeypatch):
+    w, sent = a.widget(), []
+    monkeypatch.setattr(w, "send", lambda content, buffers=None: sent.append((content, buffers)))
+    w._on_request(w, {"type": "request", "id": 11, "what": "layer", "variant": "nosep", "layer": 1}, [])
+    content, buffers = sent[0]
+    m = len(a.attentions.labels("nosep"))
+    assert content["id"] == 11 and content["shape"] == [4, m, m] and len(buffers[0]) == 4 * m * m * 2

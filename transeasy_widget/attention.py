@@ -1,0 +1,188 @@
+"""Attention matrices for analysis (TransEasy's bertplus variants, word-level merging) and the hidden states.
+
+With A the model's attention (L×H×n×n, ``trace.selfattn_attention``):
+
+- ``raw``: A itself (no copy).
+- ``nosep``: A without the rows and columns of the special tokens. For one sentence that is exactly
+  TransEasy's ``A[..., 1:-1, 1:-1]`` (a view); for a pair every special token goes ([CLS] and both [SEP]s).
+  Special tokens are the tokenizer's own (``Encoding.special``), so ``<s>``/``</s>`` go too.
+- ``nosep_linscale``: nosep with each row divided by its sum (rows sum to 1 again). A row whose nosep part
+  is exactly 0 (all its attention on special tokens, underflowed) becomes uniform, never NaN.
+- ``nosep_softmax_scale``: softmax over the last axis of nosep (TransEasy's second rescaling).
+- ``reduced``: nosep_linscale merged to words (Clark et al. 2019): the row of a word is the MEAN of the rows
+  of its pieces, then the column of a word is the SUM of the columns of its pieces; rows still sum to 1.
+  That is ``P @ nosep_linscale @ Q`` with P the m×k row-averaging and Q the k×m column-summing assignment
+  matrices; it is computed as two scatter-adds over the piece→word index (the same sums, without the
+  k×k×m multiply-adds by zero of a dense product).
+
+Every variant is computed on first use and cached.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from functools import cached_property
+
+import torch
+
+from .errors import InputError, check_index
+from .tokens import Encoding
+from .words import Alignment
+
+VARIANTS: tuple[str, ...] = ("raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "reduced")
+
+
+class AttentionViews:
+    """The five attention variants of one analysis, their labels and segments; ``get(variant)`` for tools."""
+
+    VARIANTS = VARIANTS
+
+    def __init__(self, attention: torch.Tensor, encoding: Encoding, alignment: Callable[[], Alignment]):
+        self._attention = attention
+        self.encoding = encoding
+        self._alignment = alignment
+
+    # -- the variants -------------------------------------------------------------------------------------------
+    @property
+    def raw(self) -> torch.Tensor:
+        """A, L×H×n×n."""
+        return self._attention
+
+    @cached_property
+    def kept(self) -> list[int]:
+        """Positions of the pieces that are not special tokens (the rows and columns of nosep)."""
+        return [p for p, special in enumerate(self.encoding.special) if not special]
+
+    @cached_property
+    def nosep(self) -> torch.Tensor:
+        """A without special-token rows and columns, L×H×k×k (one sentence: ``A[..., 1:-1, 1:-1]``, a view)."""
+        kept = self.kept
+        if kept == list(range(kept[0], kept[-1] + 1)):
+            return self._attention[..., kept[0]:kept[-1] + 1, kept[0]:kept[-1] + 1]
+        index = torch.tensor(kept, device=self._attention.device)
+        return self._attention.index_select(-2, index).index_select(-1, index)
+
+    @cached_property
+    def nosep_linscale(self) -> torch.Tensor:
+        """nosep with every row divided by its sum (an all-zero row becomes uniform)."""
+        nosep = self.nosep
+        total = nosep.sum(-1, keepdim=True)
+        empty = total == 0
+        if bool(empty.any()):
+            return torch.where(empty, torch.full_like(nosep, 1.0 / nosep.shape[-1]), nosep / total)
+        return nosep / total
+
+    @cached_property
+    def nosep_softmax_scale(self) -> torch.Tensor:
+        """softmax over the last axis of nosep."""
+        return torch.softmax(self.nosep, dim=-1)
+
+    @cached_property
+    def alignment(self) -> Alignment:
+        """The words and their pieces (see ``transeasy_widget.words``)."""
+        return self._alignment()
+
+    @cached_property
+    def reduced(self) -> torch.Tensor:
+        """Word-level attention, L×H×m×m: mean over the attending word's pieces, sum over the attended word's."""
+        linscale = self.nosep_linscale
+        word = self.alignment.word_of_pieces(self.kept).to(linscale.device)
+        m = len(self.alignment.words)
+        counts = torch.bincount(word, minlength=m).to(linscale.dtype)
+        rows = torch.zeros(*linscale.shape[:-2], m, linscale.shape[-1], dtype=linscale.dtype, device=linscale.device)
+        rows.index_add_(-2, word, linscale).div_(counts[:, None])
+        out = torch.zeros(*linscale.shape[:-2], m, m, dtype=linscale.dtype, device=linscale.device)
+        return out.index_add_(-1, word, rows)
+
+    # -- for tools (the widget, the CLI) ------------------------------------------------------------------------
+    def get(self, variant: str) -> torch.Tensor:
+        """The L×H×m×m tensor of a variant (one of ``VARIANTS``)."""
+        return getattr(self, check_variant(variant))  # type: ignore[no-any-return]
+
+    def labels(self, variant: str) -> list[str]:
+        """The m row/column labels of a variant: pieces for the piece-level ones, words for ``reduced``."""
+        variant = check_variant(variant)
+        if variant == "reduced":
+            return self.alignment.labels
+        tokens = list(self.encoding.tokens)
+        return tokens if variant == "raw" else [tokens[p] for p in self.kept]
+
+    def segments(self, variant: str) -> list[int]:
+        """Which text of a pair (0 or 1) each label comes from; a special token counts with the text before it."""
+        variant = check_variant(variant)
+        if variant == "reduced":
+            return self.alignment.segments
+        segments = piece_segments(self.encoding)
+        return segments if variant == "raw" else [segments[p] for p in self.kept]
+
+    # -- TransEasy's row look-ups -------------------------------------------------------------------------------
+    def word_rows(self, word: str, variant: str = "reduced") -> torch.Tensor:
+        """The rows of every position labelled ``word`` (words for ``reduced``, pieces otherwise): L×H×r×m.
+
+        An exact match first; where there is none, a case-insensitive one; then one that ignores punctuation
+        at either end (TransEasy's default words keep it attached: ``"course."`` answers ``"course"``).
+        """
+        labels = self.labels(variant)
+        where: list[int] = []
+        for key in (str, str.casefold, _bare):
+            where = where or [i for i, label in enumerate(labels) if key(label) == key(str(word))]
+        if not where:
+            shown = ", ".join(repr(label) for label in labels[:30]) + (", …" if len(labels) > 30 else "")
+            kind = "words" if variant == "reduced" else "pieces"
+            raise InputError(f"No {kind} labelled {word!r} in the {variant} view; its {len(labels)} labels are: {shown}.")
+        matrix = self.get(variant)
+        return matrix[..., torch.tensor(where, device=matrix.device), :]
+
+    def attn_row_by_pos(self, pos: int, variant: str = "reduced") -> torch.Tensor:
+        """The row at one position of a variant, for every layer and head: L×H×m."""
+        matrix = self.get(variant)
+        return matrix[..., check_index("position", pos, matrix.shape[-2]), :]
+
+    def __repr__(self) -> str:
+        layers, heads, n, _ = self._attention.shape
+        return f"<AttentionViews: {layers} layers × {heads} heads, {n} pieces; variants {', '.join(VARIANTS)}>"
+
+
+def _bare(label: str) -> str:
+    """A label without punctuation at either end, case-folded."""
+    chars = label.casefold()
+    while chars and unicodedata.category(chars[0]).startswith("P"):
+        chars = chars[1:]
+    while chars and unicodedata.category(chars[-1]).startswith("P"):
+        chars = chars[:-1]
+    return chars
+
+
+def check_variant(variant: str) -> str:
+    if variant not in VARIANTS:
+        raise InputError(f"Unknown attention variant {variant!r}: choose one of {', '.join(VARIANTS)}.")
+    return variant
+
+
+def piece_segments(enc: Encoding) -> list[int]:
+    """0/1 per piece: its text; a special token belongs with the text before it ([CLS] and <s> with the first)."""
+    out: list[int] = []
+    for p in range(enc.n):
+        seq = enc.sequence[p]
+        out.append(int(seq) if seq is not None and not enc.special[p] else (out[-1] if out else 0))
+    return out
+
+
+class HiddenStates:
+    """TransEasy's hidden states: ``last`` (n×d) and ``all`` (the L layer outputs, L×n×d, embeddings left out)."""
+
+    def __init__(self, manual_hiddens: torch.Tensor):
+        self._hiddens = manual_hiddens
+
+    @property
+    def last(self) -> torch.Tensor:
+        return self._hiddens[-1]
+
+    @property
+    def all(self) -> torch.Tensor:
+        return self._hiddens[1:]
+
+    def __repr__(self) -> str:
+        layers, n, d = self.all.shape
+        return f"<HiddenStates: {layers} layers × {n} pieces × {d}>"

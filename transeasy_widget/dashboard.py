@@ -1,0 +1,131 @@
+"""``a.dashboard()``: the widget beside bqplot panels (a layer×head grid of a head statistic, a per-layer line),
+linked both ways through traitlets: a click in a panel selects in the widget, the widget's selection is marked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as ipw
+import numpy as np
+import traitlets
+
+from .headstats import DESCRIPTIONS
+
+# statistics offered in the grid (the issue's four first), and the per-layer lines
+GRID_STATS = ("entropy", "distance_abs", "cls", "sep", "punct", "self", "prev", "next", "distance_directed")
+LINES = {
+    "mean entropy": "mean over heads of each layer's entropy (nats)",
+    "hidden-state norm": "mean over tokens of ‖X_{l+1}‖, the layer output's norm",
+}
+
+
+def layer_series(a: Any, name: str) -> np.ndarray:
+    """One value per layer for the line panel."""
+    if name == "mean entropy":
+        return a.head_stats["entropy"].mean(dim=1).numpy()
+    if name == "hidden-state norm":
+        return a.trace.manual_hiddens[1:].norm(dim=-1).mean(dim=-1).numpy()
+    raise KeyError(f"Unknown line {name!r}: choose one of {', '.join(LINES)}.")
+
+
+class Dashboard(ipw.HBox):
+    """The attention widget and two bqplot figures, linked. ``stat`` and ``line`` choose what the panels show."""
+
+    stat = traitlets.Unicode("entropy")
+    line = traitlets.Unicode("mean entropy")
+
+    def __init__(self, a: Any, stat: str = "entropy", line: str = "mean entropy"):
+        self.analysis, self.widget = a, a.widget()
+        layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
+        self._layers = np.arange(layers)
+
+        self.grid = bq.GridHeatMap(
+            row=np.arange(layers), column=np.arange(heads), color=self._grid_values(stat),
+            scales={"row": bq.OrdinalScale(reverse=True), "column": bq.OrdinalScale(),
+                    "color": bq.ColorScale(scheme="viridis")},
+            interactions={"click": "select"}, selected_style={"stroke": "red", "stroke-width": "3"},
+            unselected_style={"opacity": "1"}, tooltip=bq.Tooltip(fields=["row", "column", "color"],
+                                                                 labels=["layer", "head", "value"]))
+        self.grid_figure = bq.Figure(
+            marks=[self.grid], title=f"{stat} per head",
+            axes=[bq.Axis(scale=self.grid.scales["column"], label="head"),
+                  bq.Axis(scale=self.grid.scales["row"], orientation="vertical", label="layer"),
+                  bq.ColorAxis(scale=self.grid.scales["color"], orientation="vertical", side="right")],
+            fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 70},
+            layout=ipw.Layout(width="420px", height="360px"))
+
+        x, y = bq.LinearScale(), bq.LinearScale()
+        values = layer_series(a, line)
+        self.points = bq.Scatter(x=self._layers, y=values, scales={"x": x, "y": y}, interactions={"click": "select"},
+                                 selected_style={"fill": "red", "stroke": "red"}, default_size=48)
+        self.curve = bq.Lines(x=self._layers, y=values, scales={"x": x, "y": y})
+        self.marker = bq.Lines(x=[0, 0], y=[float(values.min()), float(values.max())], scales={"x": x, "y": y},
+                               colors=["red"], line_style="dashed")
+        self.line_figure = bq.Figure(
+            marks=[self.curve, self.points, self.marker], title=line,
+            axes=[bq.Axis(scale=x, label="layer", tick_format="d"), bq.Axis(scale=y, orientation="vertical")],
+            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            layout=ipw.Layout(width="420px", height="260px"))
+
+        self.stat_choice = ipw.Dropdown(options=[(f"{s}: {DESCRIPTIONS[s]}", s) for s in GRID_STATS], value=stat,
+                                        description="statistic", layout=ipw.Layout(width="410px"))
+        self.line_choice = ipw.Dropdown(options=list(LINES), value=line, description="per layer",
+                                        layout=ipw.Layout(width="410px"))
+        super().__init__([self.widget, ipw.VBox([self.stat_choice, self.grid_figure, self.line_choice,
+                                                 self.line_figure])])
+        self.stat, self.line = stat, line
+        traitlets.link((self.stat_choice, "value"), (self, "stat"))
+        traitlets.link((self.line_choice, "value"), (self, "line"))
+        self.grid.observe(self._on_grid_click, names=["selected"])
+        self.points.observe(self._on_point_click, names=["selected"])
+        self.widget.observe(self._on_selection, names=["layer", "head"])
+        self._on_selection(None)
+
+    def _grid_values(self, stat: str) -> np.ndarray:
+        if stat not in GRID_STATS:
+            raise traitlets.TraitError(f"stat must be one of {', '.join(GRID_STATS)}, got {stat!r}.")
+        return self.analysis.head_stats[stat].numpy()
+
+    @traitlets.observe("stat")
+    def _show_stat(self, change: Any) -> None:
+        self.grid.color = self._grid_values(change["new"])
+        self.grid_figure.title = f"{change['new']} per head"
+
+    @traitlets.observe("line")
+    def _show_line(self, change: Any) -> None:
+        values = layer_series(self.analysis, change["new"])
+        with self.points.hold_sync(), self.curve.hold_sync():
+            self.points.y = values
+            self.curve.y = values
+        self.line_figure.title = change["new"]
+        self._mark_layer()
+
+    def _on_grid_click(self, change: Any) -> None:
+        selected = change["new"]
+        if selected is None or len(selected) == 0:
+            return
+        layer, head = (int(v) for v in np.asarray(selected)[0])
+        with self.widget.hold_trait_notifications():
+            self.widget.layer, self.widget.head = layer, head
+
+    def _on_point_click(self, change: Any) -> None:
+        selected = change["new"]
+        if selected is not None and len(selected):
+            self.widget.layer = int(np.asarray(selected)[0])
+
+    def _on_selection(self, _change: Any) -> None:
+        layer, head = self.widget.layer, self.widget.head
+        current = self.grid.selected
+        if current is None or len(current) != 1 or tuple(np.asarray(current)[0]) != (layer, head):
+            self.grid.selected = np.array([[layer, head]])
+        self._mark_layer()
+
+    def _mark_layer(self) -> None:
+        layer = self.widget.layer
+        values = np.asarray(self.points.y, dtype=float)
+        with self.marker.hold_sync():
+            self.marker.x = [layer, layer]
+            self.marker.y = [float(values.min()), float(values.max())]
+        if self.points.selected is None or list(np.asarray(self.points.selected)) != [layer]:
+            self.points.selected = [layer]
