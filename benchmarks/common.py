@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -100,3 +101,43 @@ def first_paint(a: Any) -> tuple[int, int]:
         sent += len(json.dumps(content).encode()) + sum(len(b) for b in buffers)
     content, buffers = answer(a, {"type": "request", "id": 3, "what": "layer", "variant": w.variant, "layer": 1})
     return sent, len(json.dumps(content).encode()) + sum(len(b) for b in buffers)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measurement, side by side with its baseline: ratio = ours / baseline."""
+
+    benchmark: str
+    model: str
+    n: int
+    ours: float
+    baseline: float
+    unit: str
+    target: float | None = None  # the ratio to stay at or under
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        return "met" if self.ratio <= self.target else "MISSED"
+
+
+def row_table(rows: list[Row], ours: str = "ours", baseline: str = "baseline") -> str:
+    def fmt(x: float) -> str:
+        return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
+
+    def ratio(r: Row) -> str:
+        return f"{100 * r.ratio:.2f}%" if r.unit in ("MB", "B") else f"{r.ratio:.2f}x"
+
+    def target(r: Row) -> str:
+        if r.target is None:
+            return ""
+        return f"≤ {100 * r.target:g}%" if r.unit in ("MB", "B") else f"≤ {r.target:g}x"
+
+    return table(["benchmark", "model", "n", f"{ours}", f"{baseline}", "unit", "ratio", "target", ""],
+                 [[r.benchmark, r.model, r.n, fmt(r.ours), fmt(r.baseline), r.unit, ratio(r), target(r), r.verdict]
+                  for r in rows])

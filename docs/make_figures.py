@@ -8,7 +8,7 @@ from pathlib import Path
 import transeasy_widget as tw
 
 TEXT = "The salesman gave us a demo of the Huggingface course."
-LAYER, HEAD = 2, 9  # 0-based; the caption reads "Layer-3, Head-10"
+LAYER, HEAD = 2, 11  # 0-based; the caption reads "Layer-3, Head-12": a head that looks at the previous word
 OUT = Path(__file__).parent / "img" / "reduced.png"
 
 
@@ -16,7 +16,7 @@ def main(out: Path = OUT) -> Path:
     a = tw.analyze(TEXT, model="all-MiniLM-L6-v2")
     fig = a.viz.nosep_linscale_reduced(LAYER, HEAD)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90, metadata={"Software": None})  # no version stamp: the file changes only when the figure does
+    fig.savefig(out, dpi=100, metadata={"Software": None})  # no version stamp: the file changes only when the figure does
     return out
 
 

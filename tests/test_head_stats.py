@@ -187,6 +187,6 @@ def test_every_statistic_matches_a_loop_reference_on_a_random_pair():
 def test_every_statistic_matches_a_loop_reference_on_minilm(minilm_path):
     a = analyze("The salesman gave us a demo of the Huggingface course.", model=minilm_path)
     check_stats(a)
-    layer, head, value = a.head_stats.top("prev", k=1)[0]
-    assert value > 0.9  # MiniLM has a previous-token head
+    (layer, head, value), = a.head_stats.top("prev", k=1)
+    assert (layer, head) == (0, 2) and value > 0.9  # MiniLM has a previous-token head
     assert "prev" in a.head_stats.summary() and "distance_abs_std" in a.head_stats.summary()

@@ -133,3 +133,11 @@ def test_first_paint_at_512_tokens_is_under_one_percent_of_bertviz(word_tokenize
     first_paint = meta + sum(len(b) for b in overview[1] + layer[1]) + len(json.dumps(overview[0]))
     bertviz = 43 * 12 * 12 * n * n  # bertviz's head_view: ~43 bytes of JSON per attention value
     assert first_paint <= 0.01 * bertviz, (first_paint, bertviz)
+
+
+def test_hidden_states_stage_shows_the_selected_layers_output(small):
+    content, buffers = answer(small, {"type": "request", "id": 1, "what": "stage", "stage": "manual_hiddens",
+                                      "layer": 1, "head": 0})
+    got = from_f16(buffers[0], tuple(content["shape"]))
+    assert content["dims"] == ["n", "d"] and "output of layer 1" in content["note"]
+    assert np.allclose(got, small.trace.manual_hiddens[2].numpy(), atol=1e-2)

@@ -107,3 +107,11 @@ def test_long_labels_are_shortened_and_pairs_get_a_separator(tok):
     ax = fig.axes[0]
     assert ax.get_xticklabels()[0].get_text() == "1 " + "a" * 15 + "…"
     assert len(ax.lines) == 2  # one horizontal, one vertical line between the two texts
+
+
+def test_readme_figure_script_draws_the_word_level_head(tmp_path: Path):
+    import runpy
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "docs" / "make_figures.py"))
+    out = script["main"](tmp_path / "reduced.png")
+    assert out.read_bytes().startswith(b"\x89PNG")

