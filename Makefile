@@ -8,7 +8,7 @@ TEXT    ?= The cat sat on the mat because it was tired.
 
 .PHONY: demo test setup browser clean
 demo: $(VENV)/.ready
-	$(BIN)/transeasy-widget "$(TEXT)"
+	$(BIN)/transeasy-widget "$(TEXT)" -o artifacts/demo.html
 
 test: $(VENV)/.ready browser
 	bash scripts/test.sh
