@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import capture  # noqa: E402
-import memory  # noqa: E402
-import payload  # noqa: E402
-import time_to_widget  # noqa: E402
-from common import SIZES, Row, row_table  # noqa: E402
+import capture
+import memory
+import payload
+import time_to_widget
+from common import SIZES, Row, row_table
 
 
 def main(argv: list[str] | None = None) -> list[Row]:

@@ -6,7 +6,7 @@ import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
 import { type ArcsGeometry, arcsGeometry, arcsRowAt, arcsRowY, segmentBoundary, visibleRows } from "./layout";
 import { arcBuckets, arcThreshold } from "./paint";
 import type { Changed } from "./store";
-import { type View, type ViewContext, formatValue, isSpecialLabel } from "./view";
+import { type View, type ViewContext, formatValue, isSpecialLabel, loadLayer } from "./view";
 
 const WIDTH = 340;
 const MAX_VIEWPORT = 560;
@@ -181,27 +181,8 @@ export function mountArcs(ctx: ViewContext): View {
   };
 
   const load = () => {
-    const { variant, layer } = store.selection;
     if (store.meta.n_layers === 0) return;
-    if (client.peekLayer(variant, layer)) {
-      status.hidden = true;
-      frames.request("paint", paint);
-      return;
-    }
-    status.textContent = `loading layer ${layer}…`;
-    status.hidden = false;
-    client
-      .layer(variant, layer)
-      .then(() => {
-        const now = store.selection;
-        if (now.variant !== variant || now.layer !== layer) return;
-        status.hidden = true;
-        frames.request("paint", paint);
-      })
-      .catch((err: Error) => {
-        status.textContent = `could not load layer ${layer}: ${err.message}`;
-        status.hidden = false;
-      });
+    loadLayer(ctx, status, () => frames.request("paint", paint));
   };
 
   const onChange = (_: unknown, changed: Changed) => {

@@ -6,7 +6,7 @@ import { Disposer, Frames, context2d, clear, h, localPoint } from "./dom";
 import { cellAt, heatmapSide, segmentBoundary, thinnedIndices } from "./layout";
 import { fillFromHalf, maxOfHalf } from "./paint";
 import type { Changed } from "./store";
-import { type View, type ViewContext, formatValue, isSpecialLabel } from "./view";
+import { type View, type ViewContext, formatValue, isSpecialLabel, loadLayer } from "./view";
 
 const ROW_LABEL_WIDTH = 92;
 const COL_LABEL_HEIGHT = 72;
@@ -151,31 +151,12 @@ export function mountHeatmap(ctx: ViewContext): View {
   };
 
   const load = () => {
-    const { variant, layer } = store.selection;
     if (store.meta.n_layers === 0) {
       status.textContent = "waiting for data…";
       status.hidden = false;
       return;
     }
-    if (client.peekLayer(variant, layer)) {
-      status.hidden = true;
-      frames.request("paint", paint);
-      return;
-    }
-    status.textContent = `loading layer ${layer}…`;
-    status.hidden = false;
-    client
-      .layer(variant, layer)
-      .then(() => {
-        const now = store.selection;
-        if (now.variant !== variant || now.layer !== layer) return;
-        status.hidden = true;
-        frames.request("paint", paint);
-      })
-      .catch((err: Error) => {
-        status.textContent = `could not load layer ${layer}: ${err.message}`;
-        status.hidden = false;
-      });
+    loadLayer(ctx, status, () => frames.request("paint", paint));
   };
 
   const onChange = (_: unknown, changed: Changed) => {

@@ -30,3 +30,31 @@ export function formatValue(v: number): string {
 export function isSpecialLabel(label: string): boolean {
   return /^\[[A-Z]+\]$|^<\/?s>$|^<pad>$/.test(label);
 }
+
+/**
+ * Shows the selected layer of the selected variant: paints at once when it is cached, otherwise fetches it
+ * (saying so in `status`) and paints when it arrives, unless the selection moved on meanwhile.
+ */
+export function loadLayer(ctx: ViewContext, status: HTMLElement, paint: () => void): void {
+  const { store, client } = ctx;
+  const { variant, layer } = store.selection;
+  if (client.peekLayer(variant, layer)) {
+    status.hidden = true;
+    paint();
+    return;
+  }
+  status.textContent = `loading layer ${layer}…`;
+  status.hidden = false;
+  client
+    .layer(variant, layer)
+    .then(() => {
+      const now = store.selection;
+      if (now.variant !== variant || now.layer !== layer) return;
+      status.hidden = true;
+      paint();
+    })
+    .catch((err: Error) => {
+      status.textContent = `could not load layer ${layer}: ${err.message}`;
+      status.hidden = false;
+    });
+}
