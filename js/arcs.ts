@@ -4,7 +4,7 @@ import { halfTableF32 } from "./codec";
 import { cssColor, headColor, type RGB } from "./colors";
 import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
 import { type ArcsGeometry, arcsGeometry, arcsRowAt, arcsRowY, segmentBoundary, visibleRows } from "./layout";
-import { arcBuckets, arcThreshold } from "./paint";
+import { arcBuckets, arcThreshold, maxOfHalf } from "./paint";
 import type { Changed } from "./store";
 import { type View, type ViewContext, formatValue, isSpecialLabel, loadLayer } from "./view";
 
@@ -25,6 +25,11 @@ function fitLabel(g: CanvasRenderingContext2D, text: string, width: number): str
     else hi = mid - 1;
   }
   return `${text.slice(0, lo)}…`;
+}
+
+/** Variants whose rows do not sum to 1, drawn with opacity relative to each head's largest weight. */
+export function relative(variant: string): boolean {
+  return variant === "nosep";
 }
 
 export function mountArcs(ctx: ViewContext): View {
@@ -61,10 +66,11 @@ export function mountArcs(ctx: ViewContext): View {
   };
 
   const writeTitle = () => {
-    const { layer, head, arcs_all_heads: all, token } = store.selection;
+    const { layer, head, arcs_all_heads: all, token, variant } = store.selection;
     const who = all ? "all heads" : `head ${head}`;
     const which = token >= 0 ? ` · from “${store.variant.labels[token] ?? token}”` : "";
-    title.textContent = `Arcs · layer ${layer} · ${who}${which}`;
+    const scaled = relative(variant) ? " · opacity relative to the head's max" : "";
+    title.textContent = `Arcs · layer ${layer} · ${who}${which}${scaled}`;
     writeLegend();
   };
 
@@ -116,7 +122,9 @@ export function mountArcs(ctx: ViewContext): View {
     g.lineWidth = m > 128 ? 0.8 : 1.2;
     for (const hd of heads) {
       const color = all ? headColor(hd, data.heads, palette.dark) : single;
-      const arcs = arcBuckets(data.bits, hd * m * m, m, table, threshold, first, last, only, BUCKETS);
+      // nosep rows lost their [CLS]/[SEP] share and no longer sum to 1: opacity relative to the head's max
+      const scale = relative(variant) ? Math.max(1e-9, maxOfHalf(data.bits, hd * m * m, m * m, table)) : 1;
+      const arcs = arcBuckets(data.bits, hd * m * m, m, table, threshold, first, last, only, BUCKETS, scale);
       lines += arcs.count;
       g.strokeStyle = cssColor(color);
       arcs.pairs.forEach((pairs, b) => {

@@ -117,6 +117,7 @@ export interface ArcBuckets {
  * kept when w ≥ threshold and the line touches rows [first, last] on either side,
  * grouped into `buckets` opacity buckets by weight (bucket b holds weights near (b+0.5)/buckets).
  * With `only` ≥ 0, just that row's lines.
+ * Weights are divided by `scale` first (a head's max, where rows do not sum to 1).
  */
 export function arcBuckets(
   bits: Uint16Array,
@@ -128,6 +129,7 @@ export function arcBuckets(
   last: number,
   only = -1,
   buckets = 8,
+  scale = 1,
 ): ArcBuckets {
   const pairs: number[][] = Array.from({ length: buckets }, () => []);
   let count = 0;
@@ -139,7 +141,7 @@ export function arcBuckets(
     const colFrom = rowVisible || only >= 0 ? 0 : first;
     const colTo = rowVisible || only >= 0 ? m - 1 : last;
     for (let j = colFrom; j <= colTo; j++) {
-      const w = table[bits[base + j]!]!;
+      const w = table[bits[base + j]!]! / scale;
       if (!(w >= threshold) || w <= 0) continue;
       const b = Math.min(buckets - 1, Math.floor(w * buckets));
       pairs[b]!.push(i, j);

@@ -230,6 +230,7 @@ export function mountStages(ctx: ViewContext): View {
     showText(c.text);
     shown = data;
     plotRow.hidden = !data.values;
+    if (!data.values) pScale.textContent = ""; // a text or parity stage: no colour scale (not the last tensor's)
     if (data.values) {
       layoutPlot(data);
       frames.request("paint", paint);

@@ -56,3 +56,16 @@ def test_the_line_shows_mean_entropy_or_hidden_state_norm_per_layer(dash):
 
 def test_the_dashboard_holds_the_same_widget_as_the_analysis(dash):
     assert dash.widget is dash.analysis.widget() and dash.children[0] is dash.widget
+
+
+def test_a_click_arriving_from_the_browser_as_json_lists_reaches_the_widget(dash):
+    """The front end sends `selected` as JSON lists; bqplot would make an object array it cannot send back."""
+    dash.grid.set_state({"selected": [[2, 2]]})
+    assert (dash.widget.layer, dash.widget.head) == (2, 2)
+    assert dash.grid.selected.dtype.kind == "i"
+    state = dash.grid.get_state(key="selected")  # and it serialises back to the front end
+    assert state["selected"] is not None
+
+
+def test_the_panels_wrap_below_the_widget_in_a_narrow_notebook(dash):
+    assert dash.layout.flex_flow == "row wrap"

@@ -29,6 +29,20 @@ def layer_series(a: Any, name: str) -> np.ndarray:
     raise KeyError(f"Unknown line {name!r}: choose one of {', '.join(LINES)}.")
 
 
+class _GridHeatMap(bq.GridHeatMap):
+    """bqplot's GridHeatMap with a click's selection kept as ints.
+
+    A click in the browser sends ``selected`` as a list of lists, which bqplot reads into an object array that it
+    then cannot serialise back ("Unsupported dtype object", bqplot/bqplot#1632): the kernel drops the update before
+    any observer runs, and a click in the grid never reached the widget.
+    """
+
+    @traitlets.validate("selected")
+    def _selected_as_ints(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        return None if value is None else np.asarray(value, dtype=np.int64).reshape(-1, 2)
+
+
 class Dashboard(ipw.HBox):
     """The attention widget and two bqplot figures, linked. ``stat`` and ``line`` choose what the panels show."""
 
@@ -40,7 +54,7 @@ class Dashboard(ipw.HBox):
         layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
         self._layers = np.arange(layers)
 
-        self.grid = bq.GridHeatMap(
+        self.grid = _GridHeatMap(
             row=np.arange(layers), column=np.arange(heads), color=self._grid_values(stat),
             scales={"row": bq.OrdinalScale(reverse=True), "column": bq.OrdinalScale(),
                     "color": bq.ColorScale(scheme="viridis")},
@@ -72,8 +86,10 @@ class Dashboard(ipw.HBox):
                                         description="statistic", layout=ipw.Layout(width="410px"))
         self.line_choice = ipw.Dropdown(options=list(LINES), value=line, description="per layer",
                                         layout=ipw.Layout(width="410px"))
+        # the panels wrap below the widget where the notebook is too narrow for both side by side
         super().__init__([self.widget, ipw.VBox([self.stat_choice, self.grid_figure, self.line_choice,
-                                                 self.line_figure])])
+                                                 self.line_figure])],
+                         layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.stat, self.line = stat, line
         traitlets.link((self.stat_choice, "value"), (self, "stat"))
         traitlets.link((self.line_choice, "value"), (self, "line"))

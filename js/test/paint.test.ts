@@ -1,3 +1,4 @@
+import { relative } from "../arcs";
 import { describe, expect, it } from "vitest";
 import { halfTableF32 } from "../codec";
 import { packRGBA, paletteFor } from "../colors";
@@ -112,5 +113,24 @@ describe("robust colour domain", () => {
     expect(lo).toBe(0);
     expect(hi).toBeCloseTo(0.98, 2);
     expect(robustDomain(new Float32Array(4), false)).toEqual([0, 1]);
+  });
+});
+
+describe("arc opacity for rows that do not sum to 1", () => {
+  it("divides weights by the scale before bucketing, so the head's max gets the strongest bucket", () => {
+    const table = halfTableF32();
+    const m = 2;
+    const bits = new Uint16Array(halfBuffer([0.05, 0.01, 0.02, 0.04]));
+    const plain = arcBuckets(bits, 0, m, table, 0, 0, m - 1, -1, 8);
+    expect(plain.pairs[0]!.length).toBe(8); // every weight < 1/8: all in the faintest bucket
+    const scaled = arcBuckets(bits, 0, m, table, 0, 0, m - 1, -1, 8, 0.05);
+    expect(scaled.pairs[7]).toEqual([0, 0]); // 0.05 / 0.05 = 1
+    expect(scaled.pairs[6]).toEqual([1, 1]); // 0.04 / 0.05 = 0.8
+    expect(scaled.count).toBe(4);
+  });
+
+  it("applies to nosep only", () => {
+    expect(relative("nosep")).toBe(true);
+    for (const v of ["raw", "nosep_linscale", "nosep_softmax_scale", "reduced"]) expect(relative(v)).toBe(false);
   });
 });
