@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args = p.parse_args(argv)
     start = time.perf_counter()
     rows: list[Row] = []
-    for name, run in (("capture", lambda: capture.measure(args.sizes, list(capture.MODELS))),
+    for name, run in (("capture", lambda: capture.measure(args.sizes, list(capture.MODELS))
+                       + capture.cold([max(args.sizes)], list(capture.MODELS))),
                       ("memory", lambda: memory.measure(args.sizes, ["minilm", "bert-base"])
                        + memory.measure([512] if 512 in args.sizes else [max(args.sizes)], ["bert-large"])),
                       ("payload", lambda: payload.measure(args.sizes)),

@@ -12,9 +12,6 @@ share one weight view.
 
 from __future__ import annotations
 
-import contextlib
-import math
-import mmap
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .buffers import stage_buffer
 
 
 @dataclass(frozen=True)
@@ -156,21 +155,6 @@ def weight_stages(parts: Sequence[LayerParts], heads: int) -> dict[str, LayerSta
             distinct[id(p)] = layer_views(p)
     per_layer = [distinct[id(p)] for p in parts]
     return {name: LayerStack([views[name] for views in per_layer]) for name in per_layer[0]}
-
-
-_HUGE = 2 << 20
-
-
-def stage_buffer(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """An uninitialised buffer for one stage. A trace writes hundreds of MB once; on Linux, large CPU buffers
-    come from memory advised for transparent huge pages, which makes touching them ~3× cheaper (fewer faults)."""
-    nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-    if device.type != "cpu" or nbytes < _HUGE or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return torch.empty(shape, dtype=dtype, device=device)
-    region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    with contextlib.suppress(OSError):  # advice only: a kernel without THP still gives ordinary pages
-        region.madvise(mmap.MADV_HUGEPAGE)
-    return torch.frombuffer(region, dtype=dtype).view(shape)  # the tensor keeps the mapping alive
 
 
 def _bias(linear: nn.Linear) -> torch.Tensor:
