@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .attention import check_variant
 from .errors import InputError, TransEasyError, check_index
 from .stages import STAGES
 
@@ -72,7 +73,7 @@ def steps_for(rows: int, cols: int) -> tuple[int, int]:
 
 
 def _layer_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-    variant = _variant(req.get("variant"))
+    variant = check_variant(str(req.get("variant")))
     att = a.attentions.get(variant)
     layer = check_index("layer", req.get("layer"), att.shape[0])
     head = {"what": "layer", "variant": variant, "layer": layer, "dtype": "float16", "shape": list(att.shape[1:])}
@@ -80,20 +81,12 @@ def _layer_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[byte
 
 
 def _overview_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-    variant = _variant(req.get("variant"))
+    variant = check_variant(str(req.get("variant")))
     att = a.attentions.get(variant)
     data, scale = u8_thumbnails(att, THUMB)
     t = min(THUMB, att.shape[-1])
     return {"what": "overview", "variant": variant, "dtype": "uint8", "shape": [*att.shape[:2], t, t],
             "scale": scale}, [data]
-
-
-def _variant(value: Any) -> str:
-    from .attention import VARIANTS
-
-    if value not in VARIANTS:
-        raise InputError(f"Unknown attention variant {value!r}: use one of {', '.join(VARIANTS)}.")
-    return str(value)
 
 
 def stage_slice(a: Any, name: str, layer: int, head: int) -> tuple[torch.Tensor, tuple[str, ...]]:
