@@ -5,8 +5,8 @@ The alignment never compares piece strings with words, so it holds for every tok
 (``café`` → ``cafe``), ``[UNK]`` pieces, CJK characters, casing and repeated words.
 
 Words are, by default, TransEasy's rule: the whitespace-separated words of the text, punctuation
-attached (``mat.``); where the tokenizer deletes a character ``str.split()`` takes for a space (``\x0c``,
-``\x85``, ...) and one piece spans two such words, they are one word (the default words always align).
+attached (``mat.``); where the tokenizer deletes a character ``str.split()`` takes for a space (``\\x0c``,
+``\\x85``, ...) and one piece spans two such words, they are one word (the default words always align).
 Or the user's own list (e.g. Universal Dependencies tokens), which must follow the text in order and
 cover every character but whitespace (letter case may differ). For a sentence pair, pass either one flat
 list running through both texts, or a pair of lists ``(words_a, words_b)``.
