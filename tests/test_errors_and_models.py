@@ -363,3 +363,33 @@ def test_cli_top_zero_lists_no_heads_and_missing_folders_are_made(capsys, minilm
     assert main(["The cat.", "--model", minilm_path, "--top", "0", "--png", str(png)]) == 0
     out = capsys.readouterr().out
     assert "notable heads" not in out and "parity OK" in out and png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_threads_asking_for_one_model_by_name_load_it_once(minilm_path, monkeypatch):
+    import threading
+
+    calls = []
+    real = models._load
+
+    def counted(source, local_only):
+        calls.append(source)
+        time.sleep(0.2)  # a slow disk: without the lock every thread misses the cache and loads
+        return real(source, local_only)
+
+    monkeypatch.setattr(models, "_load", counted)
+    models._load_by_name.cache_clear()
+    try:
+        threads = [threading.Thread(target=models.resolve, args=(minilm_path,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        models._load_by_name.cache_clear()
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("model", [123, "the cat".split(), {"name": "bert"}])
+def test_a_model_that_is_no_model_says_what_model_takes(model, word_tokenizer):
+    with pytest.raises(tw.ModelError, match=r"model= takes a name, a local folder or a model object"):
+        tw.analyze("the cat", model=model, tokenizer=word_tokenizer)

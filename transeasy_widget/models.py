@@ -71,6 +71,11 @@ def has_tokenizer_files(folder: str) -> bool:
     return any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES)
 
 
+# Held while resolve() loads by name: two threads asking for one model get the one cached load, and the
+# progress-bar setting _load turns off and on is not raced.
+_LOADING = threading.RLock()
+
+
 def _load(source: str, local_only: bool) -> tuple[Any, Any]:
     """(model, tokenizer or None where none is saved with the model: resolve() then asks for tokenizer=)."""
     from transformers import AutoModel, AutoTokenizer
@@ -175,6 +180,10 @@ def base_encoder(model: Any) -> Any:
     return inner if isinstance(inner, torch.nn.Module) else model
 
 
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def unsupported(what: str) -> str:
     """The message of an UnsupportedModelError: what is wrong, then the families that are supported."""
     return (f"{what}: transeasy-widget traces BERT-like encoders with absolute position embeddings, of the families "
@@ -185,6 +194,9 @@ def family_of(model: Any) -> str:
     """The model's family (config.model_type), if it is one that is traced: an encoder, absolute positions."""
     config = getattr(model, "config", None)
     family = getattr(config, "model_type", None)
+    if not isinstance(model, torch.nn.Module) and config is None:
+        raise ModelError(f"model= takes a name, a local folder or a model object (a torch.nn.Module such as "
+                         f"AutoModel.from_pretrained(...)), got {type(model).__name__}: {_shorten(repr(model))}.")
     if not isinstance(model, torch.nn.Module) or family not in SUPPORTED:
         what = family or type(model).__name__
         raise UnsupportedModelError(unsupported(f"{what!r} models are not supported"))
@@ -236,7 +248,8 @@ def check_tokenizer(tokenizer: Any, model: Any, name: str) -> Any:
 def resolve(model: Any = None, tokenizer: Any = None) -> Resolved:
     """A model given as None (the default), a name, a local path, or an object; a tokenizer likewise."""
     if model is None or isinstance(model, (str, os.PathLike)):
-        loaded, loaded_tokenizer, name = _load_by_name(os.fspath(model or DEFAULT_MODEL))
+        with _LOADING:
+            loaded, loaded_tokenizer, name = _load_by_name(os.fspath(model or DEFAULT_MODEL))
         encoder = base_encoder(loaded)
         if tokenizer is None and loaded_tokenizer is None:
             raise ModelError(f"No tokenizer is saved with the model {name!r}: pass tokenizer=... (a name, a folder "
@@ -251,7 +264,8 @@ def resolve(model: Any = None, tokenizer: Any = None) -> Resolved:
     if tokenizer is None:
         tokenizer = _tokenizer_saved_with(encoder)
     elif isinstance(tokenizer, (str, os.PathLike)):
-        tokenizer = _tokenizer_by_name(os.fspath(tokenizer))
+        with _LOADING:
+            tokenizer = _tokenizer_by_name(os.fspath(tokenizer))
     return Resolved(encoder, check_tokenizer(tokenizer, encoder, name), name, family)
 
 
