@@ -275,3 +275,30 @@ def test_analyze_and_its_word_level_views_work_on_control_characters(minilm_path
     assert reduced.shape[-1] == 5
     torch.testing.assert_close(reduced.sum(-1), torch.ones(reduced.shape[:-1]))
     assert a.widget().variant == "raw" and a.viz.nosep_linscale_reduced(0, 0) is not None
+
+
+def test_default_words_align_on_random_texts_of_odd_characters(every_tokenizer):
+    """Seeded random texts (and pairs) of letters, punctuation, every whitespace, deleted and combining
+    characters, accents, CJK and emoji: the default words cover every piece, on every tokenizer kind."""
+    import random
+
+    alphabet = [*"abcdefghij ABC.,!?'-", *SPACES, *ODD, "é", "e\u0301", "東", "京", "😀", "ß", "İ", "ﬁ", "Ⅻ", "①", "ـ"]
+    rng = random.Random(11)
+    checked = 0
+    for trial in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 25)))
+        pair = None if trial % 2 else "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
+        if not text.strip() or (pair is not None and not pair.strip()):
+            continue
+        for name, tokenizer in every_tokenizer:
+            try:
+                enc = encode(tokenizer, text, pair, 512, name)
+            except InputError as err:  # only the special tokens: nothing to align
+                assert "gives no tokens" in str(err)
+                continue
+            try:
+                check_default_words(enc)
+            except Exception as err:
+                raise AssertionError(f"{name}: text={text!r} pair={pair!r}: {err}") from err
+            checked += 1
+    assert checked > 1000
