@@ -418,6 +418,7 @@ def test_segment_ids_the_model_has_no_rows_for_are_refused_clearly():
 
     tok = wordpiece_tokenizer()
     model = FAMILIES["roberta"].build(Shape(1, 2, 16, 16), len(tok))  # one segment row, BERT's tokenizer
+    model.config.pad_token_id = tok.pad_token_id  # past the padding-id check, which would catch it first
     with pytest.raises(tw.ModelError, match=r"segment .* ids up to 1.*1 row"):
         tw.analyze("the cat", "the mat", model=model, tokenizer=tok)
 
