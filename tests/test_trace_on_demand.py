@@ -123,33 +123,43 @@ def test_every_stage_on_demand_is_bit_identical_to_computing_everything_up_front
 # --- per-layer access ------------------------------------------------------------------------------------------
 
 @pytest.fixture()
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts layer computations (each run of the layer function, the analyze pass's included)."""
-    calls: list[int] = []
-    original = encoder_module.layer_stages
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the layer computations: their first part (up to the attention weights) and the rest."""
+    calls = {"attention": 0, "rest": 0}
 
-    def counting(x: torch.Tensor, p: Any, heads: int) -> dict[str, torch.Tensor]:
-        calls.append(1)
-        return original(x, p, heads)
+    def counting(part: str) -> Any:
+        original = getattr(encoder_module, f"{part}_stages")
 
-    monkeypatch.setattr(encoder_module, "layer_stages", counting)
+        def run(*args: Any) -> dict[str, torch.Tensor]:
+            calls[part] += 1
+            return original(*args)  # type: ignore[no-any-return]
+        return run
+
+    for part in calls:
+        monkeypatch.setattr(encoder_module, f"{part}_stages", counting(part))
     return calls
 
 
 def test_one_layer_is_computed_once_and_alone(word_tokenizer, counted):
     model = random_bert(4, 4, 32, vocab=len(word_tokenizer))
     a = tw.analyze(SINGLE[0], model=model, tokenizer=word_tokenizer)
-    assert len(counted) == 4  # the pass that computes X_1 … X_4
+    assert counted == {"attention": 4, "rest": 4}  # the pass that computes X_1 … X_4
     t, n = a.trace, a.trace.sizes["n"]
     q = t.layer(3).selfattn_query_hidden
-    assert q.shape == (4, n, 8) and len(counted) == 5 and t.cache.layers == [3]
+    assert q.shape == (4, n, 8) and t.cache.layers == [3]
+    assert counted == {"attention": 5, "rest": 4}  # that far only: the attention weights need no feed-forward
     assert torch.equal(t["selfattn_query_hidden", 3], q) and t["selfattn_attention", -1].shape == (4, n, n)
-    assert t.layer(3).ffnn_dense_act.shape == (n, 128) and len(counted) == 5  # the same layer: from the cache
+    assert t.layer(3).ffnn_dense_act.shape == (n, 128)
+    assert counted == {"attention": 5, "rest": 5}  # the rest of the layer, from its attention part in the cache
+    _ = t.layer(3).selfattn_value_hidden, t["addnorm1_norm_hidden", 3]
+    assert counted == {"attention": 5, "rest": 5}
     assert t.layer(3).selfattn_query_weight is t.selfattn_query_weight[3]  # weights: the kept views
     assert torch.equal(t.layer(3).output, t.manual_hiddens[4]) and torch.equal(t.layer(3).input, t.manual_hiddens[3])
-    assert torch.equal(t["manual_hiddens", 4], t.manual_hiddens[4]) and len(counted) == 5
+    assert torch.equal(t["manual_hiddens", 4], t.manual_hiddens[4])
     _ = t.selfattn_query_hidden  # the full shape: every layer (layer 3 from the cache)
-    assert len(counted) == 8
+    assert counted == {"attention": 8, "rest": 5}
+    _ = t.ffnn_dense_act
+    assert counted == {"attention": 8, "rest": 8}
 
 
 def test_per_layer_access_refuses_what_it_cannot_give(word_tokenizer):
@@ -181,15 +191,15 @@ def test_the_cache_keeps_the_most_recently_used_layers_within_its_budget(word_to
     t.cache.clear()
     per_layer = _layer_mb(t)
     t.cache.clear()
-    t.cache.budget_mb = 2.5 * per_layer  # two layers
+    t.cache.budget_mb = 2.5 * per_layer  # two whole layers
     for layer in (0, 1, 2, 0, 3):
-        _ = t.layer(layer).selfattn_attention
+        _ = t.layer(layer).ffnn_dense_act
     assert t.cache.layers == [0, 3] and t.cache.nbytes <= t.cache.budget_mb * 2**20
-    before = len(counted)
+    before = counted["attention"]
     _ = t.layer(0).selfattn_attention, t.layer(3).selfattn_attention
-    assert len(counted) == before  # both held
-    _ = t.layer(1).selfattn_attention
-    assert len(counted) == before + 1 and t.cache.layers == [3, 1]
+    assert counted["attention"] == before  # both held
+    _ = t.layer(1).ffnn_dense_act
+    assert counted["attention"] == before + 1 and t.cache.layers == [3, 1]
     t.cache.budget_mb = 1.2 * per_layer  # shrinking evicts at once
     assert t.cache.layers == [1]
     t.cache.budget_mb = per_layer / 10  # a layer larger than the budget is kept alone, as the last one computed
@@ -214,10 +224,10 @@ def test_the_cache_budget_is_checked_before_any_work(word_tokenizer):
 def test_a_layer_object_holds_its_stages_while_the_cache_keeps_none(word_tokenizer, counted):
     a = tw.analyze(SINGLE[0], model=random_bert(2, 4, 32, vocab=len(word_tokenizer)), tokenizer=word_tokenizer,
                    cache_mb=0)
-    before = len(counted)
+    before = dict(counted)
     one = a.trace.layer(1)
-    _ = one.selfattn_query_hidden, one.selfattn_attention, one.ffnn_dense_act
-    assert len(counted) == before + 1
+    _ = one.selfattn_query_hidden, one.selfattn_attention, one.ffnn_dense_act, one.addnorm1_add_hidden
+    assert counted == {"attention": before["attention"] + 1, "rest": before["rest"] + 1}
 
 
 # --- memory: nothing outlives an analysis; nothing a user keeps is overwritten -----------------------------------

@@ -22,7 +22,7 @@ from ..stages import STAGES, Stage, absent_reason, by_group, stages_for
 from ..tokens import Encoding
 from . import albert, bert, distilbert, electra, roberta
 from .cache import DEFAULT_MB, LayerCache
-from .encoder import LAYER_STAGES, Encoder, LayerStack
+from .encoder import ATTENTION_STAGES, LAYER_STAGES, Encoder, LayerStack
 
 # model_type → the module that traces it (each has trace, max_tokens, model_inputs, features)
 FAMILIES: dict[str, ModuleType] = {
@@ -32,6 +32,7 @@ FAMILIES: dict[str, ModuleType] = {
 assert tuple(FAMILIES) == SUPPORTED, "families.SUPPORTED lists the families traced here"
 
 _PIPELINE = ("pipeline_res", "pipeline_attns", "pipeline_hiddens")
+_OUTPUT = "addnorm2_norm_hidden"  # the last stage of a layer: a cached layer that has it is whole
 
 
 def sizes_of(values: dict[str, Any], encoder: Encoder) -> dict[str, int]:
@@ -50,9 +51,12 @@ class Trace:
     Kept from the start: the symbolic and embedding stages, ``manual_hiddens`` (X_0 … X_L) and the weight
     stages (views of the model's parameters). Computed when asked for, from X_l: the other activation stages.
     Asking for one layer computes that layer only (once: ``trace.cache`` keeps recent layers, up to
-    ``cache.budget_mb``). The full-shape attribute of a per-layer activation stage (``trace.selfattn_attention``,
-    L×H×n×n) computes every layer not in the cache and stacks them into a new tensor each time: in a loop over
-    layers, ask ``trace.layer(l)`` instead.
+    ``cache.budget_mb``), and only as far as needed: Q, K, the scores and the attention weights first, the rest
+    of the layer (values, context, dense, feed-forward) when one of its stages is asked for.
+
+    The full-shape attribute of a per-layer activation stage (``trace.selfattn_attention``, L×H×n×n) computes
+    every layer not in the cache and stacks them into a new tensor on each access: in a loop over layers, ask
+    ``trace.layer(l)`` instead.
     """
 
     def __init__(self, family: str, values: dict[str, Any], encoder: Encoder, run_pipeline: Callable[[], Any],
@@ -95,13 +99,29 @@ class Trace:
         """Layer ``layer``'s stages (``.selfattn_query_hidden`` is H×n×dh): computed from X_l on first access."""
         return LayerTrace(self, check_index("layer", layer, self.sizes["L"]))
 
-    def layer_stages(self, layer: int) -> dict[str, torch.Tensor]:
-        """Every activation stage of one layer (a new dict of the cached tensors): from the cache, or computed."""
+    def layer_stages(self, layer: int, attention_only: bool = False,
+                     held: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Every activation stage of one layer (a new dict of the cached tensors): from the cache, or computed.
+
+        ``attention_only``: the ``ATTENTION_STAGES`` suffice (Q, K, the scores, the weights: what the attention
+        views read), so a layer not in the cache is computed that far only; the rest of it follows from that
+        part when asked for (``held``: a part of this layer the caller holds, where the cache has none). Either way
+        the numbers are those of the full pass.
+        """
         layer = check_index("layer", layer, self.sizes["L"])
         stages = self.cache.get(layer)
-        if stages is None:
-            stages = self._encoder.layer(layer, self._values["manual_hiddens"][layer])
-            self.cache.put(layer, stages)
+        if stages is None and held:
+            stages = held
+        if stages is not None and (attention_only or _OUTPUT in stages):
+            return dict(stages)
+        x = self._values["manual_hiddens"][layer]
+        if stages is not None:  # the attention part is held: the rest from it
+            stages = {**stages, **self._encoder.rest(layer, x, stages)}
+        elif attention_only:
+            stages = self._encoder.attention(layer, x)
+        else:
+            stages = self._encoder.layer(layer, x)
+        self.cache.put(layer, stages)
         return dict(stages)
 
     def layers(self, name: str) -> Iterator[Any]:
@@ -118,7 +138,7 @@ class Trace:
         if name == "addnorm2_norm_hidden":  # the layer outputs are kept: X_1 … X_L
             return self._values["manual_hiddens"][1:]
         if name in LAYER_STAGES and name in self:
-            return torch.stack([self.layer_stages(layer)[name] for layer in range(self.sizes["L"])])
+            return torch.stack([self[name, layer] for layer in range(self.sizes["L"])])
         if name in _PIPELINE and STAGES[name].exists_in(self.family):
             res = self.pipeline
             return {"pipeline_res": res, "pipeline_attns": res.attentions, "pipeline_hiddens": res.hidden_states}[name]
@@ -132,7 +152,7 @@ class Trace:
             raise KeyError(f"{name} has no layer axis (dims {', '.join(stage.dims) or 'none'}): ask trace.{name}.")
         layer = check_index("layer" if stage.dims[0] == "L" else "hidden state", layer, self.shape(name)[0])
         if name in LAYER_STAGES:
-            return self.layer_stages(layer)[name]
+            return self.layer_stages(layer, attention_only=name in ATTENTION_STAGES)[name]
         return self._values[name][layer]  # the hidden states and the weight views are kept
 
     def __getattr__(self, name: str) -> Any:
@@ -172,7 +192,7 @@ class LayerTrace:
     def __init__(self, trace: Trace, layer: int):
         self.trace = trace
         self.index = layer
-        self._stages: dict[str, torch.Tensor] | None = None
+        self._stages: dict[str, torch.Tensor] = {}
 
     @property
     def names(self) -> list[str]:
@@ -189,8 +209,8 @@ class LayerTrace:
 
     def __getitem__(self, name: str) -> Any:
         if name in LAYER_STAGES and name in self.trace:
-            if self._stages is None:
-                self._stages = self.trace.layer_stages(self.index)
+            if name not in self._stages:
+                self._stages = self.trace.layer_stages(self.index, name in ATTENTION_STAGES, held=self._stages)
             return self._stages[name]
         if name in self.names:
             return self.trace[name, self.index]

@@ -214,20 +214,29 @@ def _layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
     return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
-def layer_stages(x: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
-    """Every activation stage of one encoder layer from its input X_l (n×d); the output X_{l+1} is
-    ``addnorm2_norm_hidden``. Per-head stages are H×n×dh views of the token-major n×d ones."""
-    n, d = x.shape
-    dh = d // heads
+def _heads_of(t: torch.Tensor, heads: int) -> torch.Tensor:
+    """n×d → H×n×dh (a view)."""
+    n, d = t.shape
+    return t.view(n, heads, d // heads).transpose(0, 1)
 
-    def heads_of(t: torch.Tensor) -> torch.Tensor:  # n×d → H×n×dh (a view)
-        return t.view(n, heads, dh).transpose(0, 1)
 
-    q, k, v = _linear(x, p.query), _linear(x, p.key), _linear(x, p.value)
-    qkt = torch.matmul(heads_of(q), heads_of(k).transpose(1, 2))
+def attention_stages(x: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
+    """The attention weights of one layer from its input X_l (n×d), and what they are made of (Q, K, the scores)."""
+    q, k = _linear(x, p.query), _linear(x, p.key)
+    qkt = torch.matmul(_heads_of(q, heads), _heads_of(k, heads).transpose(1, 2))
     scaled = torch.mul(qkt, p.scaling)
     attention = torch.softmax(scaled, -1)
-    concat = torch.matmul(attention, heads_of(v)).transpose(0, 1).reshape(n, d)
+    return {"selfattn_query_hidden": _heads_of(q, heads), "selfattn_key_hidden": _heads_of(k, heads),
+            "selfattn_qkt_hidden": qkt, "selfattn_qkt_scale_hidden": scaled,
+            "selfattn_qkt_scale_soft_hidden": attention, "selfattn_attention": attention}
+
+
+def rest_stages(x: torch.Tensor, attention: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
+    """The stages of one layer after its attention weights (H×n×n): values, context, dense, residual, LayerNorm,
+    feed-forward; the output X_{l+1} is ``addnorm2_norm_hidden``."""
+    n, d = x.shape
+    v = _linear(x, p.value)
+    concat = torch.matmul(attention, _heads_of(v, heads)).transpose(0, 1).reshape(n, d)
     dense1 = _linear(concat, p.attn_out)
     add1 = torch.add(dense1, x)
     norm1 = _layer_norm(add1, p.norm1)
@@ -236,15 +245,27 @@ def layer_stages(x: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.
     dense2 = _linear(ffn_act, p.ffn_out)
     add2 = torch.add(dense2, norm1)
     return {
-        "selfattn_query_hidden": heads_of(q), "selfattn_key_hidden": heads_of(k), "selfattn_value_hidden": heads_of(v),
-        "selfattn_qkt_hidden": qkt, "selfattn_qkt_scale_hidden": scaled,
-        "selfattn_qkt_scale_soft_hidden": attention, "selfattn_attention": attention,
-        "selfattn_contvec": heads_of(concat), "selfattn_contvec_concat": concat,
+        "selfattn_value_hidden": _heads_of(v, heads), "selfattn_contvec": _heads_of(concat, heads),
+        "selfattn_contvec_concat": concat,
         "addnorm1_dense_hidden": dense1, "addnorm1_add_hidden": add1, "addnorm1_norm_hidden": norm1,
         "ffnn_dense_hidden": ffn_hidden, "ffnn_dense_act": ffn_act,
         "addnorm2_dense_hidden": dense2, "addnorm2_add_hidden": add2,
         "addnorm2_norm_hidden": _layer_norm(add2, p.norm2),
     }
+
+
+def layer_stages(x: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
+    """Every activation stage of one encoder layer from its input X_l (n×d); the output X_{l+1} is
+    ``addnorm2_norm_hidden``. Per-head stages are H×n×dh views of the token-major n×d ones."""
+    attention = attention_stages(x, p, heads)
+    return {**attention, **rest_stages(x, attention["selfattn_attention"], p, heads)}
+
+
+# the stages attention_stages gives: what the attention views, head statistics and verify read
+ATTENTION_STAGES: tuple[str, ...] = (
+    "selfattn_query_hidden", "selfattn_key_hidden", "selfattn_qkt_hidden", "selfattn_qkt_scale_hidden",
+    "selfattn_qkt_scale_soft_hidden", "selfattn_attention",
+)
 
 
 # the activation stages layer_stages gives: one entry per layer, recomputed from X_l
@@ -279,6 +300,16 @@ class Encoder:
         """Every activation stage of one layer from its input X_l, by the function the pass runs."""
         with torch.no_grad():
             return layer_stages(x, self.parts[layer], self.heads)
+
+    def attention(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ``ATTENTION_STAGES`` of one layer from X_l: the first part of what ``layer`` computes."""
+        with torch.no_grad():
+            return attention_stages(x, self.parts[layer], self.heads)
+
+    def rest(self, layer: int, x: torch.Tensor, attention: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``."""
+        with torch.no_grad():
+            return rest_stages(x, attention["selfattn_attention"], self.parts[layer], self.heads)
 
 
 def encoder_stages(embedded: torch.Tensor, parts: Sequence[LayerParts], heads: int,
