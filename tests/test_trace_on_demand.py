@@ -265,6 +265,21 @@ def test_a_dropped_analysis_is_freed_at_once_with_its_trace(word_tokenizer):
         gc.enable()
 
 
+def test_a_dropped_trace_gives_its_memory_back_to_the_system(word_tokenizer, monkeypatch):
+    from transeasy_widget.trace import memory
+
+    trims: list[int] = []
+    monkeypatch.setattr(memory, "_TRIM", trims.append)
+    a = tw.analyze(SINGLE[0], model=random_bert(2, 4, 32, vocab=len(word_tokenizer)), tokenizer=word_tokenizer)
+    _ = a.trace.layer(1).ffnn_dense_act, a.trace.pipeline_attns
+    kept = a.trace.layer(0).selfattn_attention
+    copy = kept.clone()
+    cache, values = a.trace.cache, a.trace._values
+    del a
+    assert trims == [0] and cache.layers == [] and values == {}  # the trace's references gone, then malloc_trim
+    assert torch.equal(kept, copy)  # what the user holds stays
+
+
 def _rss() -> int:
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:"))
@@ -380,3 +395,19 @@ def test_models_and_the_trace_do_not_import_each_other_in_a_cycle():
 
     assert not any(name == "trace" or name.startswith("trace.") for name in imports(root / "models.py"))
     assert "models" in imports(root / "trace" / "__init__.py")
+
+
+# --- readers stream: one layer per reply ------------------------------------------------------------------------
+
+def test_the_widgets_replies_read_the_asked_layer_only(word_tokenizer):
+    from transeasy_widget.payload import answer
+
+    a = tw.analyze(SINGLE[0], model=random_bert(4, 4, 32, vocab=len(word_tokenizer)), tokenizer=word_tokenizer)
+    a.trace.cache.clear()
+    content, _ = answer(a, {"type": "request", "id": 1, "what": "layer", "variant": "reduced", "layer": 2})
+    assert content["type"] == "reply" and a.trace.cache.layers == [2]
+    content, _ = answer(a, {"type": "request", "id": 2, "what": "stage", "stage": "ffnn_dense_act", "layer": 1,
+                            "head": 0})
+    assert content["type"] == "reply" and a.trace.cache.layers == [2, 1]
+    assert [q.shape for q in a.trace.layers("selfattn_query_hidden")] == [(4, a.trace.sizes["n"], 8)] * 4
+    assert len(list(a.trace.layers("manual_hiddens"))) == 5

@@ -9,6 +9,7 @@ bounded cache (``trace.cache``) keeps the layers used last.
 from __future__ import annotations
 
 import difflib
+import weakref
 from collections.abc import Callable, Collection, Iterator
 from types import ModuleType
 from typing import Any
@@ -23,6 +24,7 @@ from ..tokens import Encoding
 from . import albert, bert, distilbert, electra, roberta
 from .cache import DEFAULT_MB, LayerCache
 from .encoder import ATTENTION_STAGES, LAYER_STAGES, Encoder, LayerStack
+from .memory import release
 
 # model_type → the module that traces it (each has trace, max_tokens, model_inputs, features)
 FAMILIES: dict[str, ModuleType] = {
@@ -66,9 +68,11 @@ class Trace:
         self._values = values
         self._encoder = encoder
         self._run_pipeline = run_pipeline
-        self._pipeline: Any = None
+        self._kept_pipeline: list[Any] = []  # the model's own output once asked for (a box that release empties)
         self.cache = LayerCache(cache_mb)
         self.sizes = sizes_of(values, encoder)
+        # when this trace dies, its memory goes back to the system (see memory.py)
+        weakref.finalize(self, release, self._values, self.cache, self._kept_pipeline).atexit = False
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -86,13 +90,13 @@ class Trace:
     @property
     def pipeline(self) -> Any:
         """The model's own output (eval mode, eager attention, no gradients), computed on first use and kept."""
-        if self._pipeline is None:
-            self._pipeline = self.run_pipeline()
-        return self._pipeline
+        if not self._kept_pipeline:
+            self._kept_pipeline.append(self.run_pipeline())
+        return self._kept_pipeline[0]
 
     def run_pipeline(self) -> Any:
         """The model's own output, computed now and not kept (``verify`` reads it once)."""
-        return self._pipeline if self._pipeline is not None else self._run_pipeline()
+        return self._kept_pipeline[0] if self._kept_pipeline else self._run_pipeline()
 
     # -- one layer ----------------------------------------------------------------------------------------------
     def layer(self, layer: int) -> LayerTrace:
