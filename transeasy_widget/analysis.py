@@ -68,7 +68,7 @@ class Analysis:
         """raw, nosep, nosep_linscale, nosep_softmax_scale, reduced (word level): each L×H×m×m, computed on first use."""
         from .attention import AttentionViews
 
-        return AttentionViews(self.trace.selfattn_attention, self.encoding, lambda: self.alignment)
+        return AttentionViews(self.trace.selfattn_attention, self.encoding, lambda: self.alignment, lambda: self)
 
     @cached_property
     def head_stats(self) -> HeadStats:

@@ -23,12 +23,16 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .errors import InputError, check_index
 from .tokens import Encoding
 from .words import Alignment
+
+if TYPE_CHECKING:
+    from .contributions import Contributions
 
 VARIANTS: tuple[str, ...] = ("raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "reduced")
 
@@ -38,10 +42,12 @@ class AttentionViews:
 
     VARIANTS = VARIANTS
 
-    def __init__(self, attention: torch.Tensor, encoding: Encoding, alignment: Callable[[], Alignment]):
+    def __init__(self, attention: torch.Tensor, encoding: Encoding, alignment: Callable[[], Alignment],
+                 analysis: Callable[[], Any] | None = None):
         self._attention = attention
         self.encoding = encoding
         self._alignment = alignment
+        self._analysis = analysis  # the Analysis, for the views beyond attention weights (None: not available)
 
     # -- the variants -------------------------------------------------------------------------------------------
     @property
@@ -142,6 +148,47 @@ class AttentionViews:
     def __repr__(self) -> str:
         layers, heads, n, _ = self._attention.shape
         return f"<AttentionViews: {layers} layers × {heads} heads, {n} pieces; variants {', '.join(VARIANTS)}>"
+
+    # -- beyond attention weights (transeasy_widget.contributions and .propagation) -----------------------------
+    @cached_property
+    def contributions(self) -> Contributions:
+        """Every view beyond attention weights, per layer on first use (``.layer(view, l)``, ``.VIEWS``)."""
+        from .contributions import Contributions
+
+        if self._analysis is None:
+            raise InputError("These attention views were built from a bare tensor: norm, ALTI, rollout and flow need "
+                             "the analysis (use tw.analyze(...).attentions).")
+        return Contributions(self._analysis())
+
+    @property
+    def norm(self) -> torch.Tensor:
+        """‖α^h_ij f_h(x_j)‖ per head (Kobayashi et al. 2020), L×H×n×n."""
+        return self.contributions.get("norm")
+
+    @property
+    def norm_summed(self) -> torch.Tensor:
+        """‖Σ_h α^h_ij f_h(x_j)‖, the whole multi-head attention of each layer (Kobayashi et al. 2020), L×n×n."""
+        return self.contributions.get("norm_summed")[:, 0]
+
+    @property
+    def alti(self) -> torch.Tensor:
+        """ALTI contributions of each layer's attention block, residual and LayerNorm (Ferrando et al. 2022), L×n×n."""
+        return self.contributions.get("alti")[:, 0]
+
+    @property
+    def alti_rollout(self) -> torch.Tensor:
+        """ALTI aggregated through the layers: layer l is C^l ⋯ C^1 (Ferrando et al. 2022), L×n×n."""
+        return self.contributions.get("alti_rollout")[:, 0]
+
+    @property
+    def rollout(self) -> torch.Tensor:
+        """Attention rollout (Abnar & Zuidema 2020): layer l is the rollout through layers 1..l, L×n×n."""
+        return self.contributions.get("rollout")[:, 0]
+
+    @property
+    def flow(self) -> torch.Tensor:
+        """Attention flow (Abnar & Zuidema 2020), L×n×n; short inputs only (``propagation.flow_limit``)."""
+        return self.contributions.get("flow")[:, 0]
 
 
 def _bare(label: str) -> str:
