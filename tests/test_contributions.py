@@ -319,3 +319,24 @@ def test_the_views_per_layer_for_tools(word_tokenizer):
     bare = AttentionViews(a.trace.selfattn_attention, a.encoding, lambda: a.alignment)
     with pytest.raises(tw.TransEasyError, match="need the analysis"):
         _ = bare.norm
+
+
+def test_figures_show_the_view_in_the_look_of_viz(minilm_path):
+    from matplotlib.figure import Figure
+
+    from transeasy_widget.contribution_figures import weight_vs_norm_figure
+
+    a = tw.analyze("The cat sat.", model=minilm_path)
+    c = a.attentions.contributions
+    fig = c.figure("norm", 2, head=5)
+    ax = fig.axes[0]
+    assert isinstance(fig, Figure) and ax.get_xlabel() == "norm, Layer-3, Head-6"
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"{t} {i + 1}" for i, t in enumerate(a.tokens)]
+    assert torch.allclose(torch.tensor(ax.images[0].get_array().data), c.layer("norm", 2)[5])
+    assert c.figure("alti", 0).axes[0].get_xlabel() == "alti, Layer-1"
+    with pytest.raises(tw.TransEasyError, match="one matrix per head: pass head="):
+        c.figure("norm", 0)
+    with pytest.raises(tw.TransEasyError, match="not per head"):
+        c.figure("rollout", 0, head=1)
+    lines = weight_vs_norm_figure({"cls": ([0.5, 0.6], [0.1, 0.2])}).axes[0].lines
+    assert [list(line.get_ydata()) for line in lines] == [[0.5, 0.6], [0.1, 0.2]]

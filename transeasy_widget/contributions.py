@@ -49,6 +49,8 @@ import torch
 from .errors import InputError, check_index
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .headstats import HeadStats
 
 CHUNK_ELEMENTS = 1 << 21  # floats of T_i(x_j) held at once by ALTI (8 MB in float32)
@@ -248,6 +250,12 @@ class Contributions:
     def get(self, view: str) -> torch.Tensor:
         """Every layer of a view: L×H×n×n (per head) or L×1×n×n."""
         return torch.stack([self.layer(view, layer) for layer in range(self.num_layers)])
+
+    def figure(self, view: str, layer: int, head: int | None = None) -> Figure:
+        """One layer (and head, for ``norm``) of a view as a matplotlib Figure, in ``a.viz``'s look."""
+        from .contribution_figures import contribution_figure
+
+        return contribution_figure(self, view, layer, head)
 
     # -- head statistics on the norm-based view ----------------------------------------------------------------
     @cached_property
