@@ -214,7 +214,14 @@ class Contributions:
         return int(self.analysis.trace.sizes["L"])
 
     def labels(self) -> list[str]:
+        """The row/column labels of every view: the pieces, special tokens included."""
         return list(self.analysis.encoding.tokens)
+
+    def segments(self) -> list[int]:
+        """Which text of a pair (0 or 1) each label comes from, as ``AttentionViews.segments("raw")``."""
+        from .attention import piece_segments
+
+        return piece_segments(self.analysis.encoding)
 
     def layer(self, view: str, layer: int) -> torch.Tensor:
         view = check_view(view)

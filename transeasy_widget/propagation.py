@@ -89,4 +89,4 @@ def attention_flow(mats: torch.Tensor, work: int = FLOW_WORK) -> torch.Tensor:
                 out[layer, i, j] = nx.maximum_flow_value(graph, (layer + 1, i), (0, j), flow_func=shortest_augmenting_path,
                                                          residual=residual)
     total = out.sum(-1, keepdim=True)
-    return (out / total.clamp_min(torch.finfo(out.dtype).tiny)).to(mats.dtype)
+    return (out / total.clamp_min(torch.finfo(out.dtype).tiny)).to(mats.device, mats.dtype)
