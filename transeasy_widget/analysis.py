@@ -73,7 +73,8 @@ class Analysis:
         from .attention import AttentionViews
 
         this = weakref.ref(self)  # no reference cycle: a dropped analysis is freed at once, its trace with it
-        return AttentionViews.of_trace(self.trace, self.encoding, lambda: this().alignment)  # type: ignore[union-attr]
+        return AttentionViews.of_trace(self.trace, self.encoding, lambda: this().alignment,  # type: ignore[union-attr]
+                                       analysis=this)
 
     @cached_property
     def head_stats(self) -> HeadStats:

@@ -27,12 +27,16 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .errors import InputError, check_index
 from .tokens import Encoding
 from .words import Alignment
+
+if TYPE_CHECKING:
+    from .contributions import Contributions
 
 VARIANTS: tuple[str, ...] = ("raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "reduced")
 
@@ -48,7 +52,8 @@ class AttentionViews:
     VARIANTS = VARIANTS
 
     def __init__(self, attention: torch.Tensor | Callable[[int], torch.Tensor], encoding: Encoding,
-                 alignment: Callable[[], Alignment], layers: int | None = None, heads: int | None = None):
+                 alignment: Callable[[], Alignment], layers: int | None = None, heads: int | None = None,
+                 analysis: Callable[[], Any] | None = None):
         if isinstance(attention, torch.Tensor):
             self._whole: torch.Tensor | None = attention
             self._layer_attention: Callable[[int], torch.Tensor] = attention.__getitem__
@@ -61,13 +66,15 @@ class AttentionViews:
         self.n_heads = heads
         self.encoding = encoding
         self._alignment = alignment
+        self._analysis = analysis  # the Analysis, for the views beyond attention weights (None: not available)
 
     @classmethod
-    def of_trace(cls, trace: object, encoding: Encoding, alignment: Callable[[], Alignment]) -> AttentionViews:
+    def of_trace(cls, trace: object, encoding: Encoding, alignment: Callable[[], Alignment],
+                 analysis: Callable[[], Any] | None = None) -> AttentionViews:
         """The views of a trace's attention, read one layer at a time (``trace["selfattn_attention", l]``)."""
         sizes = trace.sizes  # type: ignore[attr-defined]
         return cls(lambda layer: trace["selfattn_attention", layer],  # type: ignore[index]
-                   encoding, alignment, layers=sizes["L"], heads=sizes["H"])
+                   encoding, alignment, layers=sizes["L"], heads=sizes["H"], analysis=analysis)
 
     # -- one layer ----------------------------------------------------------------------------------------------
     def layer(self, variant: str, layer: int) -> torch.Tensor:
@@ -199,6 +206,48 @@ class AttentionViews:
         heads = f" × {self.n_heads} heads" if self.n_heads is not None else ""
         return (f"<AttentionViews: {self.n_layers} layers{heads}, {self.encoding.n} pieces; variants "
                 f"{', '.join(VARIANTS)} (layer(variant, l): one layer)>")
+
+
+    # -- beyond attention weights (transeasy_widget.contributions and .propagation) -----------------------------
+    @cached_property
+    def contributions(self) -> Contributions:
+        """Every view beyond attention weights, per layer on first use (``.layer(view, l)``, ``.VIEWS``)."""
+        from .contributions import Contributions
+
+        if self._analysis is None:
+            raise InputError("These attention views were built from a bare tensor: norm, ALTI, rollout and flow need "
+                             "the analysis (use tw.analyze(...).attentions).")
+        return Contributions(self._analysis())
+
+    @property
+    def norm(self) -> torch.Tensor:
+        """‖α^h_ij f_h(x_j)‖ per head (Kobayashi et al. 2020), L×H×n×n."""
+        return self.contributions.get("norm")
+
+    @property
+    def norm_summed(self) -> torch.Tensor:
+        """‖Σ_h α^h_ij f_h(x_j)‖, the whole multi-head attention of each layer (Kobayashi et al. 2020), L×n×n."""
+        return self.contributions.get("norm_summed")[:, 0]
+
+    @property
+    def alti(self) -> torch.Tensor:
+        """ALTI contributions of each layer's attention block, residual and LayerNorm (Ferrando et al. 2022), L×n×n."""
+        return self.contributions.get("alti")[:, 0]
+
+    @property
+    def alti_rollout(self) -> torch.Tensor:
+        """ALTI aggregated through the layers: layer l is C^l ⋯ C^0 (0-based) (Ferrando et al. 2022), L×n×n."""
+        return self.contributions.get("alti_rollout")[:, 0]
+
+    @property
+    def rollout(self) -> torch.Tensor:
+        """Attention rollout (Abnar & Zuidema 2020): layer l is the rollout through layers 0..l, L×n×n."""
+        return self.contributions.get("rollout")[:, 0]
+
+    @property
+    def flow(self) -> torch.Tensor:
+        """Attention flow (Abnar & Zuidema 2020), L×n×n; short inputs only (``propagation.flow_limit``)."""
+        return self.contributions.get("flow")[:, 0]
 
 
 def _linscale(nosep: torch.Tensor) -> torch.Tensor:
