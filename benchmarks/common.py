@@ -186,7 +186,7 @@ class Row:
 
     @property
     def ratio(self) -> float:
-        return self.ours / self.baseline if self.baseline else float("nan")
+        return self.ours / self.baseline if self.baseline > 0 else float("nan")
 
     @property
     def verdict(self) -> str:
@@ -200,7 +200,7 @@ def row_table(rows: list[Row], ours: str = "ours", baseline: str = "baseline") -
         return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
 
     def ratio(r: Row) -> str:
-        if r.ratio != r.ratio:  # no baseline to divide by (nothing measured on its side)
+        if r.ratio != r.ratio:  # no baseline to divide by (nothing measured on its side: memory reused)
             return "—"
         return f"{100 * r.ratio:.2f}%" if r.unit in ("MB", "B") else f"{r.ratio:.2f}x"
 
