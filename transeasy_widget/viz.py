@@ -64,12 +64,13 @@ class Viz:
         colours span (default: the head's own minimum and maximum; e.g. 0 and 1 to compare heads).
         ``labels``: the row/column names, one per row (default: the tokens or words, numbered from 0).
         """
-        matrix = self.views.get(check_variant(variant))
-        layer = check_index("layer", layer, matrix.shape[0])
-        head = check_index("head", head, matrix.shape[1])
+        variant = check_variant(variant)
+        layer = check_index("layer", layer, self.views.n_layers)
+        matrix = self.views.layer(variant, layer)  # that layer only, not every layer
+        head = check_index("head", head, matrix.shape[0])
         if caption is None:
             caption = f"Layer-{layer}, Head-{head} (0-based) · {_NAMES[variant]}"
-        return attention_figure(matrix[layer, head], self.views.labels(variant), caption, self.views.segments(variant),
+        return attention_figure(matrix[head], self.views.labels(variant), caption, self.views.segments(variant),
                                 cmap=cmap, vmin=vmin, vmax=vmax, labels=labels)
 
     def raw(self, layer: int, head: int, **options: Any) -> AttentionFigure:
