@@ -1,7 +1,7 @@
 // Running the widget without Jupyter: an in-page model backed by plain JSON state and an answer function.
 
 import type { Handler, WidgetModel } from "./types";
-import { initialize, render } from "./widget";
+import widget from "./widget";
 
 export interface Answer {
   content: Record<string, unknown>;
@@ -112,8 +112,8 @@ export function answerFromTable(table: Record<string, { content: Record<string, 
 /** Renders the widget into `el` from `state` (the traits) and `answer`; returns the cleanup. */
 export function mount(el: HTMLElement, state: Record<string, unknown>, answer: AnswerFn): () => void {
   const model = createStandaloneModel(state, answer);
-  const stopInitialize = initialize({ model });
-  const stopRender = render({ model, el });
+  const stopInitialize = widget.initialize({ model });
+  const stopRender = widget.render({ model, el });
   return () => {
     stopRender();
     stopInitialize();

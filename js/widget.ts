@@ -15,7 +15,7 @@ import type { Selection, WidgetModel } from "./types";
 import type { View, ViewContext } from "./view";
 
 /** Once per model: the request/reply client and its cache, shared by every view of the model. */
-export function initialize({ model }: { model: WidgetModel }): () => void {
+function initialize({ model }: { model: WidgetModel }): () => void {
   const client = new DataClient(model);
   shareClient(model.get("meta"), client);
   const onMeta = () => {
@@ -39,7 +39,7 @@ function reflectSelection(root: HTMLElement, s: Selection): void {
 }
 
 /** Once per view: builds the panels into `el`; the returned function undoes everything it set up. */
-export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
+function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
   const bag = new Disposer();
   let client = sharedClient(model.get("meta"));
   if (!client) {

@@ -58,3 +58,18 @@ def test_the_page_carries_every_layer_of_every_variant_with_the_right_numbers(ev
     assert "stage|preemb_word_emb|1|0" not in table and "stage|ffnn_dense_weight|0|0" not in table
     assert "stage|ffnn_dense_weight|1|0" in replies(evil, weights=True)
     assert table["stage|pipeline_hiddens|0|0"]["content"]["parity"]["ok"] is True
+
+
+def test_a_model_giving_nan_still_exports_a_strict_json_page(word_tokenizer):
+    import torch
+
+    model = random_bert(3, 2, 16, vocab=len(word_tokenizer))
+    with torch.no_grad():
+        model.encoder.layer[1].output.dense.weight[0, 0] = float("nan")
+    a = tw.analyze("The cat sat on the mat.", model=model, tokenizer=word_tokenizer)
+    page = to_html(a)
+    for element in ("tw-state", "tw-replies"):
+        match = re.search(rf'<script type="application/json" id="{element}">(.*?)</script>', page, re.S)
+        assert match
+        json.loads(match.group(1), parse_constant=lambda c: pytest.fail(f"bare {c} in the page's JSON"))
+    assert '"NaN"' in page

@@ -120,9 +120,7 @@ class Analysis:
             from .widget import AttentionWidget
 
             self._widget = AttentionWidget(self)
-        for name, value in selection.items():
-            setattr(self._widget, name, value)
-        return self._widget
+        return self._widget.select(**selection)
 
     def dashboard(self, stat: str = "entropy", line: str = "mean entropy") -> Any:
         """The widget beside bqplot panels (a layer×head grid of ``stat``, a per-layer ``line``), linked both ways."""
