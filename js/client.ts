@@ -184,7 +184,8 @@ export class DataClient {
     return this.fetch<StageData>(key, request, (content, buffers) => {
       const shape = Array.isArray(content.shape) ? (content.shape as number[]) : [];
       if (buffers.length === 0) return [{ content, rows: 0, cols: 0, values: null }, 1024];
-      const values = decodeFloat16(buffers[0]);
+      // float16 from the kernel; float32 from a pack (js/pack.ts decodes its 8-bit rows to float32)
+      const values = content.dtype === "float32" ? new Float32Array(copyBytes(buffers[0])) : decodeFloat16(buffers[0]);
       const rows = shape.length >= 2 ? shape[0]! : 1;
       const cols = shape.length >= 2 ? shape[1]! : (shape[0] ?? values.length);
       if (rows * cols !== values.length) {

@@ -1,5 +1,6 @@
 // Running the widget without Jupyter: an in-page model backed by plain JSON state and an answer function.
 
+import { PackData, type Manifest } from "./pack";
 import type { Handler, WidgetModel } from "./types";
 import widget from "./widget";
 
@@ -118,4 +119,14 @@ export function mount(el: HTMLElement, state: Record<string, unknown>, answer: A
     stopRender();
     stopInitialize();
   };
+}
+
+/** The exported page: the widget over the page's pack (transeasy_widget/export.py). */
+export function mountPage(el: HTMLElement, state: Record<string, unknown>, manifest: Manifest, text: string): () => void {
+  const meta = state.meta as { tokens?: string[] } | undefined;
+  const held = manifest.stage_layers ?? [];
+  const pack = new PackData(manifest, text, meta?.tokens ?? [], (what) =>
+    `${what} is not in this page (it holds the stage tensors of layers ${held.join(", ") || "none"}): ` +
+    "export it again with --layers (layers= in Python) naming this layer.");
+  return mount(el, state, (request) => pack.answer(request));
 }
