@@ -113,3 +113,30 @@ def test_a_model_giving_nan_still_exports_a_strict_json_page(word_tokenizer):
         assert match
         json.loads(match.group(1), parse_constant=lambda c: pytest.fail(f"bare {c} in the page's JSON"))
     assert '"NaN"' in page
+
+
+def test_save_html_writes_the_widget_as_it_is_now(evil, tmp_path):
+    w = evil.widget(layer=1, head=1, variant="reduced", stage="ffnn_dense_act")
+    path = w.save_html(tmp_path / "now.html")
+    state = _script_json(path.read_text(encoding="utf-8"), "tw-state")
+    assert (state["layer"], state["head"], state["variant"], state["stage"]) == (1, 1, "reduced", "ffnn_dense_act")
+    w.head = 0
+    state = _script_json(evil.save_html(tmp_path / "a.html", layers=[1]).read_text(encoding="utf-8"), "tw-state")
+    assert (state["layer"], state["head"]) == (1, 0)
+    evil.widget(layer=0, variant="raw", stage="selfattn_attention")
+
+
+def test_the_cli_takes_layers_and_warns_about_a_large_page(tmp_path, capsys, monkeypatch, minilm_path):
+    from transeasy_widget import cli, export
+
+    out = tmp_path / "page.html"
+    assert cli.main(["the cat sat", "--model", str(minilm_path), "-o", str(out), "--layers", "2", "3"]) == 0
+    manifest, _ = _page_pack(out.read_text(encoding="utf-8"))
+    assert manifest["stage_layers"] == [2, 3]
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setattr(export, "LARGE_MB", 0.01)
+    assert cli.main(["the cat sat", "--model", str(minilm_path), "-o", str(out)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the page is large (" in err[0] and "MB)" in err[0]
+    with pytest.raises(SystemExit):
+        cli.main(["the cat sat", "--layers", "1"])  # without -o

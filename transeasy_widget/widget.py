@@ -109,6 +109,14 @@ class AttentionWidget(anywidget.AnyWidget):
     def analysis(self) -> Any:
         return self._analysis
 
+    def save_html(self, path: str | Path, **options: Any) -> Path:
+        """A self-contained page of this widget as it is now (its selection); ``options`` as ``export_html``'s
+        (``layers=``, ``stage_mb=``, ``weights=``). Returns the page's path."""
+        from .export import export_html
+
+        selection = {name: getattr(self, name) for name in self.SELECTION}
+        return export_html(self._analysis, path, selection=selection, **options)
+
     def _on_request(self, _widget: Any, content: Any, _buffers: Any) -> None:
         """Every message gets a reply at once: the data, or an error the browser shows instead of waiting."""
         try:
