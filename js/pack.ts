@@ -121,6 +121,20 @@ export class PackData {
     return { content: { ...content, dtype: "float32", row_norms: norms }, buffers: [values] };
   }
 
+  /** Whether the pack holds what a request asks for. */
+  has(request: Record<string, unknown>): boolean {
+    switch (request.what) {
+      case "layer":
+        return this.hasLayer(Number(request.layer));
+      case "overview":
+        return this.hasOverview(String(request.variant));
+      case "stage":
+        return `${String(request.stage)}|${Number(request.layer ?? 0)}|${Number(request.head ?? 0)}` in (this.manifest.stages ?? {});
+      default:
+        return false;
+    }
+  }
+
   /** The reply to one request of the widget, from the pack. */
   answer(request: Record<string, unknown>): Promise<Answer> {
     switch (request.what) {

@@ -2,6 +2,7 @@
 
 import "./widget.css";
 import { DataClient, shareClient, sharedClient } from "./client";
+import { firstPaintSource } from "./firstpaint";
 import { mountArcs } from "./arcs";
 import { mountControls } from "./controls";
 import { Disposer, Tooltip, h } from "./dom";
@@ -16,7 +17,7 @@ import type { View, ViewContext } from "./view";
 
 /** Once per model: the request/reply client and its cache, shared by every view of the model. */
 function initialize({ model }: { model: WidgetModel }): () => void {
-  const client = new DataClient(model);
+  const client = new DataClient(model, { local: firstPaintSource(model) });
   shareClient(model.get("meta"), client);
   const onMeta = () => {
     client.clear();
@@ -43,7 +44,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const bag = new Disposer();
   let client = sharedClient(model.get("meta"));
   if (!client) {
-    const own = new DataClient(model);
+    const own = new DataClient(model, { local: firstPaintSource(model) });
     bag.add(() => own.dispose());
     client = own;
   }

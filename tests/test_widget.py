@@ -136,3 +136,27 @@ def test_every_message_from_the_browser_gets_a_reply_at_once(a, monkeypatch):
     monkeypatch.setattr("transeasy_widget.widget.answer", broken)
     w._on_request(w, {"type": "request", "id": 5, "what": "overview", "variant": "raw"}, [])
     assert sent[-1]["type"] == "error" and sent[-1]["id"] == 5 and "deep inside" in sent[-1]["message"]
+
+
+def test_the_state_carries_the_first_paint_of_the_selection_compactly(a):
+    """The overview of the shown variant and the raw attention of the shown layer, in the page's packed form."""
+    import numpy as np
+
+    from transeasy_widget.pack import chunk, read_attention_layer
+
+    w = a.widget()
+    state = w.get_state()
+    saved = state["_first_paint"]
+    manifest = saved["manifest"]
+    assert set(manifest["attention"]["layers"]) == {"0"} and set(manifest["attention"]["overview"]) == {"raw"}
+    got, s, _ = read_attention_layer(chunk(saved["data"], manifest["chunks"], 0), 4, len(a.tokens), len(a.attentions.kept))
+    assert (np.abs(got - a.attentions.raw[0].numpy()) <= s[..., None] / 510 + 1e-7).all()
+    assert set(manifest["stages"]) == {f"selfattn_attention|0|{h}" for h in range(4)}
+    w.layer, w.variant = 2, "reduced"  # it follows the selection
+    manifest = w._first_paint["manifest"]
+    assert set(manifest["attention"]["layers"]) == {"2"} and set(manifest["attention"]["overview"]) == {"reduced"}
+    sent = []
+    w.send_state = lambda key=None: sent.append(key)
+    w.set_state({"_first_paint": {}})  # Python → browser only
+    assert w._first_paint["manifest"] == manifest and sent == [["_first_paint"]]
+    w.layer, w.variant = 0, "raw"

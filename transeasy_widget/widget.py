@@ -26,6 +26,27 @@ def _bundle(name: str) -> Path:
     return path
 
 
+def first_paint(a: Any, layer: int, variant: str) -> dict[str, Any]:
+    """A pack (pack.py) with the overview of ``variant`` and the raw attention of ``layer`` (any variant of it
+    derives from that), and the selfattn_attention stage of that layer (derived from the same data)."""
+    from .export import attention_pack, stage_key
+    from .pack import Pack
+
+    pack = Pack()
+    manifest: dict[str, Any] = {"version": 1, "n_layers": a.trace.sizes["L"], "n_heads": a.trace.sizes["H"]}
+    manifest["attention"] = attention_pack(a, pack, [layer], [variant])
+    stages = {}
+    for head in range(a.trace.sizes["H"]):
+        content, _ = answer(a, {"type": "request", "id": 0, "what": "stage", "stage": "selfattn_attention",
+                                "layer": layer, "head": head})
+        content = {k: v for k, v in content.items() if k not in ("type", "id", "row_norms")}
+        content["row_labels"] = "tokens"
+        stages[stage_key("selfattn_attention", layer, head)] = {"content": content, "derive": "attention"}
+    manifest["stages"] = stages
+    manifest["chunks"] = pack.spans
+    return {"manifest": manifest, "data": pack.text()}
+
+
 def widget_meta(a: Any) -> dict[str, Any]:
     """Everything the front end needs before any tensor: sizes, labels of every variant, the stage registry."""
     sizes, att = a.trace.sizes, a.attentions
@@ -64,6 +85,11 @@ class AttentionWidget(anywidget.AnyWidget):
     # Python → browser only: read-only here, and refused from the front end (set_state)
     meta = traitlets.Dict(read_only=True).tag(sync=True)
 
+    # What the first paint needs, in the page's compact form (pack.py): the overview of the selected variant and
+    # the raw attention of the selected layer. Saved with the notebook's widget state, it paints the widget
+    # without a kernel (a reopened notebook, nbconvert's HTML); it follows the selection. Python → browser only.
+    _first_paint = traitlets.Dict(read_only=True).tag(sync=True)
+
     SELECTION = ("layer", "head", "token", "variant", "arcs_all_heads", "stage")
 
     def __init__(self, analysis: Any, **selection: Any):
@@ -75,6 +101,15 @@ class AttentionWidget(anywidget.AnyWidget):
     @traitlets.default("meta")
     def _meta(self) -> dict[str, Any]:
         return widget_meta(self._analysis)
+
+    @traitlets.default("_first_paint")
+    def _first_paint_default(self) -> dict[str, Any]:
+        return first_paint(self._analysis, self.layer, self.variant)
+
+    @traitlets.observe("layer", "variant")
+    def _follow_selection(self, _change: Any) -> None:
+        if "_first_paint" in self._trait_values:  # not before it was first sent
+            self.set_trait("_first_paint", first_paint(self._analysis, self.layer, self.variant))
 
     def select(self, **selection: Any) -> AttentionWidget:
         """Sets the selection traits (validated like any assignment); an unknown keyword is a TypeError."""
@@ -92,7 +127,8 @@ class AttentionWidget(anywidget.AnyWidget):
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """An update from the front end. ``meta`` is refused, and so is any value a validator refuses; each refused
         trait's valid value is sent back, so the browser shows what the kernel holds instead of what it asked for."""
-        refused = [k for k, v in sync_data.items() if k == "meta" or (k in INDICES and isinstance(v, bool))]
+        refused = [k for k, v in sync_data.items()
+                   if k in ("meta", "_first_paint") or (k in INDICES and isinstance(v, bool))]
         data = {k: v for k, v in sync_data.items() if k not in refused}
         try:
             super().set_state(data)

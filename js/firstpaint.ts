@@ -1,0 +1,47 @@
+// The widget's saved first paint (the `_first_paint` trait, transeasy_widget/widget.py): with it the widget paints
+// from the notebook's saved widget state, without a kernel; what it does not hold asks the kernel, or, where no
+// kernel is connected, says at once to run the cell.
+
+import type { LocalSource } from "./client";
+import { PackData, type Manifest } from "./pack";
+import type { Request, WidgetModel } from "./types";
+
+interface Saved {
+  manifest?: Manifest;
+  data?: string;
+}
+
+/**
+ * No kernel: the widget manager says so (JupyterLab and Notebook 7 give `kernel: null` to a notebook opened
+ * without one), or it has no kernel at all (the HTML manager of nbconvert's and embedded pages).
+ */
+export function kernelMissing(model: WidgetModel): boolean {
+  const manager = (model as { widget_manager?: unknown }).widget_manager as Record<string, unknown> | undefined;
+  if (!manager || typeof manager !== "object") return false; // not a Jupyter front end (tests, the exported page)
+  // JupyterLab's, Notebook 7's and VS Code's managers have a `kernel`; the HTML manager has none
+  return !("kernel" in manager) || manager.kernel === null || manager.kernel === undefined;
+}
+
+export function firstPaintSource(model: WidgetModel): LocalSource {
+  let pack: PackData | null = null;
+  let seen: unknown = undefined;
+  const current = (): PackData | null => {
+    const saved = model.get("_first_paint") as Saved | undefined;
+    if (saved !== seen) {
+      seen = saved;
+      const meta = model.get("meta") as { tokens?: string[] } | undefined;
+      pack = saved?.manifest && typeof saved.data === "string"
+        ? new PackData(saved.manifest, saved.data, meta?.tokens ?? [], () => "not in the saved view")
+        : null;
+    }
+    return pack;
+  };
+  return {
+    answer(request: Request) {
+      const p = current();
+      const req = request as unknown as Record<string, unknown>;
+      return p && p.has(req) ? p.answer(req) : null;
+    },
+    offline: () => kernelMissing(model),
+  };
+}
