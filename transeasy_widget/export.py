@@ -140,12 +140,18 @@ def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
     for stage in stages:  # the stages without a layer axis (embeddings, symbols, parity): small, always in
         if not stage.per_layer:
             entries[stage_key(stage.name, 0, 0)] = _stage_entry(a, pack, stage, 0, 0)
+    by_name = {s.name: s for s in stages}
+    if "selfattn_attention" in by_name:  # derived from the raw attention, which every layer has: always in
+        for layer in range(n_layers):
+            for head in range(n_heads):
+                entries[stage_key("selfattn_attention", layer, head)] = _stage_entry(
+                    a, pack, by_name["selfattn_attention"], layer, head)
     budget = pack.size + stage_mb * 1e6
     held: list[int] = []
     for layer in (range(n_layers) if chosen is None else chosen):
         mark, before = pack.mark(), dict(entries)
         for stage in stages:
-            if stage.per_layer:
+            if stage.per_layer and stage.name != "selfattn_attention":
                 for head in range(n_heads if stage.per_head else 1):
                     entries[stage_key(stage.name, layer, head)] = _stage_entry(a, pack, stage, layer, head)
         if chosen is None and pack.size > budget:  # it does not fit: leave it (and the layers after it) out
@@ -186,7 +192,8 @@ def missing_note(data: PagePack) -> str:
         return ""
     return (f"Stage viewer: this page holds the stage tensors of layer{'s' if len(data.stage_layers) != 1 else ''} "
             f"{ranges(data.stage_layers) or 'none'}; layer{'s' if len(data.missing_layers) > 1 else ''} "
-            f"{ranges(data.missing_layers)} left out to keep the page small (every layer's attention is here). "
+            f"{ranges(data.missing_layers)} left out to keep the page small (every layer's attention is here, and "
+            f"the selfattn_attention stage of every layer). "
             f"Export with --layers (layers= in Python) to choose.")
 
 
