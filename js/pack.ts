@@ -9,7 +9,22 @@ export interface StageEntry {
   content: Record<string, unknown>;
   chunk?: number;
   norms?: number;
-  derive?: "attention";
+}
+
+/** min, max, mean and std (n - 1, as torch's) of values. */
+export function stats(values: Float32Array): { min: number; max: number; mean: number; std: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  for (const v of values) {
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+    sum += v;
+  }
+  const mean = sum / values.length;
+  let sq = 0;
+  for (const v of values) sq += (v - mean) ** 2;
+  return { min, max, mean, std: values.length > 1 ? Math.sqrt(sq / (values.length - 1)) : 0 };
 }
 
 export interface Manifest {
@@ -21,6 +36,8 @@ export interface Manifest {
     overview: Record<string, { content: Record<string, unknown>; chunk: number }>;
   };
   stages?: Record<string, StageEntry>;
+  /** The selfattn_attention reply without layer, head and numbers: the page derives them from the raw attention. */
+  attention_stage?: Record<string, unknown>;
   stage_layers?: number[];
   chunks: Array<[number, number]>;
 }
@@ -88,23 +105,30 @@ export class PackData {
     return { content: entry.content, buffers: [await this.chunk(entry.chunk)] };
   }
 
+  /** The selfattn_attention stage of a layer and head: the raw attention's head slice, held once. */
+  private async attentionStage(layer: number, head: number): Promise<Answer> {
+    const raw = await this.rawLayer(layer);
+    const n = raw.n;
+    const values = raw.values.slice(head * n * n, (head + 1) * n * n);
+    const norms: number[] = [];
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let c = 0; c < n; c++) s += values[r * n + c]! ** 2;
+      norms.push(Math.sqrt(s));
+    }
+    const content = { ...this.manifest.attention_stage, layer, head, dtype: "float32", row_labels: this.tokens,
+                      stats: stats(values), row_norms: norms };
+    return { content, buffers: [values] };
+  }
+
   async stage(stage: string, layer: number, head: number): Promise<Answer> {
+    if (stage === "selfattn_attention" && this.manifest.attention_stage && this.hasLayer(layer)) {
+      return this.attentionStage(layer, head);
+    }
     const entry = this.manifest.stages?.[`${stage}|${layer}|${head}`];
     if (!entry) throw new NotInPack(this.missing(`the stage ${stage} of layer ${layer}`));
     const content: Record<string, unknown> = { ...entry.content };
     if (content.row_labels === "tokens") content.row_labels = this.tokens;
-    if (entry.derive === "attention") {
-      const raw = await this.rawLayer(layer);
-      const n = raw.n;
-      const values = raw.values.slice(head * n * n, (head + 1) * n * n);
-      const norms: number[] = [];
-      for (let r = 0; r < n; r++) {
-        let s = 0;
-        for (let c = 0; c < n; c++) s += values[r * n + c]! ** 2;
-        norms.push(Math.sqrt(s));
-      }
-      return { content: { ...content, dtype: "float32", row_norms: norms }, buffers: [values] };
-    }
     if (entry.chunk === undefined) return { content, buffers: [] };
     const bytes = await this.chunk(entry.chunk);
     const shape = content.shape as number[];
@@ -128,8 +152,11 @@ export class PackData {
         return this.hasLayer(Number(request.layer));
       case "overview":
         return this.hasOverview(String(request.variant));
-      case "stage":
-        return `${String(request.stage)}|${Number(request.layer ?? 0)}|${Number(request.head ?? 0)}` in (this.manifest.stages ?? {});
+      case "stage": {
+        const layer = Number(request.layer ?? 0);
+        if (request.stage === "selfattn_attention" && this.manifest.attention_stage) return this.hasLayer(layer);
+        return `${String(request.stage)}|${layer}|${Number(request.head ?? 0)}` in (this.manifest.stages ?? {});
+      }
       default:
         return false;
     }

@@ -79,7 +79,8 @@ def test_stage_slices_are_8_bit_per_row_within_the_stated_error(evil):
     assert (np.abs(got - want) <= scale[:, None] / 254 + np.abs(want) * 2.0 ** -11 + 1e-6).all()
     assert np.allclose(norms, np.linalg.norm(want, axis=1), rtol=1e-5)
     assert entry["content"]["row_labels"] == "tokens"  # restored from meta in the page
-    assert stages[stage_key("selfattn_attention", 0, 1)]["derive"] == "attention"  # from the raw attention
+    assert stage_key("selfattn_attention", 0, 1) not in stages  # the raw attention, derived in the page:
+    assert manifest["attention_stage"]["dims"] == ["n", "n"] and "stats" not in manifest["attention_stage"]
     assert stage_key("preemb_word_emb", 0, 0) in stages and stage_key("preemb_word_emb", 1, 0) not in stages
     assert stage_key("ffnn_dense_weight", 1, 0) in stages
     assert stage_key("ffnn_dense_weight", 1, 0) not in _page_pack(to_html(evil))[0]["stages"]

@@ -151,7 +151,7 @@ def test_the_state_carries_the_first_paint_of_the_selection_compactly(a):
     assert set(manifest["attention"]["layers"]) == {"0"} and set(manifest["attention"]["overview"]) == {"raw"}
     got, s, _ = read_attention_layer(chunk(saved["data"], manifest["chunks"], 0), 4, len(a.tokens), len(a.attentions.kept))
     assert (np.abs(got - a.attentions.raw[0].numpy()) <= s[..., None] / 510 + 1e-7).all()
-    assert set(manifest["stages"]) == {f"selfattn_attention|0|{h}" for h in range(4)}
+    assert manifest["attention_stage"]["stage"] == "selfattn_attention"  # derived from that layer in the browser
     w.layer, w.variant = 2, "reduced"  # it follows the selection
     manifest = w._first_paint["manifest"]
     assert set(manifest["attention"]["layers"]) == {"2"} and set(manifest["attention"]["overview"]) == {"reduced"}

@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the layers whose stage tensors the page holds (default: as many as fit in --stage-mb; "
                         "every layer's attention is always in)")
     p.add_argument("--stage-mb", metavar="MB", type=float, default=None,
-                   help="room for stage tensors without --layers (default: 1 MB)")
+                   help="room for stage tensors without --layers (default: 0.5 MB)")
     p.add_argument("--png", metavar="FILE", help="save a figure of one head (PNG, SVG or PDF by the file's suffix)")
     p.add_argument("--figure", choices=FIGURES, default="nosep_linscale_reduced", help="which figure --png saves")
     p.add_argument("--layer", type=int, default=0, help="layer of the figure (0-based)")

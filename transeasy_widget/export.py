@@ -28,7 +28,7 @@ from .pack import Pack, attention_info, attention_layer, stage_slice
 from .payload import answer, from_f16, json_safe
 from .widget import STATIC, _bundle
 
-STAGE_MB = 1.0  # default room for stage tensors, beyond the attention (megabytes of page)
+STAGE_MB = 0.5  # default room for stage tensors beyond the attention (MB of page): 16 tokens stay under bertviz
 LARGE_MB = 25.0  # the CLI warns above this
 
 _BOOT = """
@@ -113,16 +113,24 @@ def _stage_entry(a: Any, pack: Pack, stage: Any, layer: int, head: int) -> dict[
         content["row_labels"] = "tokens"
     if not buffers:
         return {"content": content}
-    if stage.name == "selfattn_attention" and content["row_step"] == content["col_step"] == 1:
-        content.pop("row_norms")
-        return {"content": content, "derive": "attention"}  # the raw attention's head slice, held once
     norms = content.pop("row_norms")
     values = from_f16(buffers[0], tuple(content["shape"]))
     return {"content": content, "chunk": pack.add(stage_slice(values, norms)), "norms": len(norms)}
 
 
 def _stage_names(a: Any, weights: bool) -> list[Any]:
-    return [s for s in a.trace.stages if weights or s.kind != "weight"]
+    """The stages whose tensors a page holds: selfattn_attention is the raw attention, derived in the page."""
+    return [s for s in a.trace.stages if (weights or s.kind != "weight") and s.name != "selfattn_attention"]
+
+
+def attention_stage(a: Any) -> dict[str, Any]:
+    """The reply of the selfattn_attention stage without its numbers: the page fills in the layer, the head, the
+    values (the raw attention's head slice), their stats and row norms (js/pack.ts)."""
+    content, _ = answer(a, {"type": "request", "id": 0, "what": "stage", "stage": "selfattn_attention",
+                            "layer": 0, "head": 0})
+    content = {k: v for k, v in _strip(content).items() if k not in ("layer", "head", "stats", "row_norms")}
+    content["row_labels"] = "tokens"
+    return content
 
 
 def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
@@ -140,24 +148,21 @@ def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
     for stage in stages:  # the stages without a layer axis (embeddings, symbols, parity): small, always in
         if not stage.per_layer:
             entries[stage_key(stage.name, 0, 0)] = _stage_entry(a, pack, stage, 0, 0)
-    by_name = {s.name: s for s in stages}
-    if "selfattn_attention" in by_name:  # derived from the raw attention, which every layer has: always in
-        for layer in range(n_layers):
-            for head in range(n_heads):
-                entries[stage_key("selfattn_attention", layer, head)] = _stage_entry(
-                    a, pack, by_name["selfattn_attention"], layer, head)
-    budget = pack.size + stage_mb * 1e6
+    manifest["attention_stage"] = attention_stage(a)  # every layer's and head's, derived in the page
+    room = stage_mb * 1e6  # characters of page for stage layers: their base64 and their JSON
     held: list[int] = []
     for layer in (range(n_layers) if chosen is None else chosen):
-        mark, before = pack.mark(), dict(entries)
+        mark, added = pack.mark(), {}
         for stage in stages:
-            if stage.per_layer and stage.name != "selfattn_attention":
+            if stage.per_layer:
                 for head in range(n_heads if stage.per_head else 1):
-                    entries[stage_key(stage.name, layer, head)] = _stage_entry(a, pack, stage, layer, head)
-        if chosen is None and pack.size > budget:  # it does not fit: leave it (and the layers after it) out
+                    added[stage_key(stage.name, layer, head)] = _stage_entry(a, pack, stage, layer, head)
+        cost = pack.size - mark[1] + len(json.dumps(json_safe(added)))
+        if chosen is None and cost > room:  # it does not fit: leave it (and the layers after it) out
             pack.rollback(mark)
-            entries = before
             break
+        room -= cost
+        entries.update(added)
         held.append(layer)
     manifest["stages"] = entries
     manifest["stage_layers"] = held

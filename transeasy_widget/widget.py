@@ -28,21 +28,14 @@ def _bundle(name: str) -> Path:
 
 def first_paint(a: Any, layer: int, variant: str) -> dict[str, Any]:
     """A pack (pack.py) with the overview of ``variant`` and the raw attention of ``layer`` (any variant of it
-    derives from that), and the selfattn_attention stage of that layer (derived from the same data)."""
-    from .export import attention_pack, stage_key
+    derives from that, and so does the selfattn_attention stage of that layer)."""
+    from .export import attention_pack, attention_stage
     from .pack import Pack
 
     pack = Pack()
     manifest: dict[str, Any] = {"version": 1, "n_layers": a.trace.sizes["L"], "n_heads": a.trace.sizes["H"]}
     manifest["attention"] = attention_pack(a, pack, [layer], [variant])
-    stages = {}
-    for head in range(a.trace.sizes["H"]):
-        content, _ = answer(a, {"type": "request", "id": 0, "what": "stage", "stage": "selfattn_attention",
-                                "layer": layer, "head": head})
-        content = {k: v for k, v in content.items() if k not in ("type", "id", "row_norms")}
-        content["row_labels"] = "tokens"
-        stages[stage_key("selfattn_attention", layer, head)] = {"content": content, "derive": "attention"}
-    manifest["stages"] = stages
+    manifest["attention_stage"] = attention_stage(a)
     manifest["chunks"] = pack.spans
     return {"manifest": manifest, "data": pack.text()}
 
