@@ -22,7 +22,32 @@ export function kernelMissing(model: WidgetModel): boolean {
   return !("kernel" in manager) || manager.kernel === null || manager.kernel === undefined;
 }
 
+/**
+ * Whether this widget's model has no live comm: a model restored from the notebook's saved state while a kernel
+ * runs but the cell has not been run again (JupyterLab, Notebook 7). Its `send` goes nowhere. anywidget hands us a
+ * proxy, so the model is found among the manager's by its `_first_paint` (the same object); undefined: unknown.
+ */
+export async function commDead(model: WidgetModel): Promise<boolean | undefined> {
+  const manager = (model as { widget_manager?: { _models?: Record<string, unknown> } }).widget_manager;
+  const models = manager?._models;
+  const mine = model.get("_first_paint");
+  if (!models || typeof models !== "object" || mine === undefined) return undefined;
+  for (const pending of Object.values(models)) {
+    const m = (await Promise.resolve(pending).catch(() => null)) as
+      | { get?: (k: string) => unknown; comm_live?: boolean; comm?: unknown }
+      | null;
+    if (m && typeof m.get === "function" && m.get("_first_paint") === mine) {
+      return m.comm_live === false || m.comm === undefined;
+    }
+  }
+  return undefined;
+}
+
 export function firstPaintSource(model: WidgetModel): LocalSource {
+  let dead = false;
+  void commDead(model).then((v) => {
+    dead = v === true;
+  });
   let pack: PackData | null = null;
   let seen: unknown = undefined;
   const current = (): PackData | null => {
@@ -42,6 +67,6 @@ export function firstPaintSource(model: WidgetModel): LocalSource {
       const req = request as unknown as Record<string, unknown>;
       return p && p.has(req) ? p.answer(req) : null;
     },
-    offline: () => kernelMissing(model),
+    offline: () => dead || kernelMissing(model),
   };
 }

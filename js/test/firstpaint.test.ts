@@ -55,3 +55,24 @@ describe("the saved first paint", () => {
     expect(m.sent).toHaveLength(1);
   });
 });
+
+describe("a model restored from saved state while a kernel runs", () => {
+  it("is found among the manager's models and, without a live comm, answers at once", async () => {
+    const m = savedModel(undefined);
+    const restored = { get: (k: string) => m.get(k), comm_live: false, comm: undefined };
+    (m as unknown as { widget_manager: unknown }).widget_manager = {
+      kernel: { status: "idle" },
+      _models: { other: Promise.resolve({ get: () => undefined, comm_live: true }), mine: Promise.resolve(restored) },
+    };
+    const client = new DataClient(m, { local: firstPaintSource(m), timeoutMs: 120_000 });
+    await new Promise((r) => setTimeout(r, 0));
+    await expect(client.layer("raw", 0)).rejects.toThrow(OFFLINE_MESSAGE);
+    expect(m.sent).toHaveLength(0);
+    restored.comm_live = true;
+    (restored as { comm: unknown }).comm = {};
+    const live = new DataClient(m, { local: firstPaintSource(m), timeoutMs: 0 });
+    await new Promise((r) => setTimeout(r, 0));
+    void live.layer("raw", 0);
+    expect(m.sent).toHaveLength(1);
+  });
+});
