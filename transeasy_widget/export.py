@@ -145,8 +145,13 @@ def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
     manifest["attention"] = attention_pack(a, pack, range(n_layers), a.attentions.VARIANTS)
     stages = _stage_names(a, weights)
     entries: dict[str, Any] = {}
+    parity: dict[str, Any] | None = None
     for stage in stages:  # the stages without a layer axis (embeddings, symbols, parity): small, always in
-        if not stage.per_layer:
+        if stage.kind == "pipeline":  # one verification (the model's own pass) serves the three parity stages
+            parity = parity or json_safe(a.verify().to_dict())
+            entries[stage_key(stage.name, 0, 0)] = {"content": {"what": "stage", "stage": stage.name, "layer": 0,
+                                                                "head": 0, "parity": parity}}
+        elif not stage.per_layer:
             entries[stage_key(stage.name, 0, 0)] = _stage_entry(a, pack, stage, 0, 0)
     manifest["attention_stage"] = attention_stage(a)  # every layer's and head's, derived in the page
     room = stage_mb * 1e6  # characters of page for stage layers: their base64 and their JSON
