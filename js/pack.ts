@@ -39,8 +39,12 @@ export interface Manifest {
   /** The selfattn_attention reply without layer, head and numbers: the page derives them from the raw attention. */
   attention_stage?: Record<string, unknown>;
   stage_layers?: number[];
-  chunks: Array<[number, number]>;
+  /** [start, end] in the text, or [start, end, part] in one of several texts */
+  chunks: Array<[number, number] | [number, number, number]>;
 }
+
+/** The texts of a pack: one string, or parts read when first needed (a page's parts come as it parses). */
+export type PackText = string | ((part: number) => Promise<string>);
 
 /** A reply that no pack can give: the message says what would. */
 export class NotInPack extends Error {}
@@ -51,7 +55,7 @@ export class PackData {
 
   constructor(
     readonly manifest: Manifest,
-    private text: string,
+    private text: PackText,
     private tokens: string[],
     /** What to say when a request needs data the pack does not hold. */
     private missing: (what: string) => string,
@@ -62,7 +66,8 @@ export class PackData {
     if (!hit) {
       const span = this.manifest.chunks[index];
       if (!span) return Promise.reject(new Error(`the pack has no chunk ${index}`));
-      hit = inflate(fromBase64(this.text.slice(span[0], span[1])));
+      const text = typeof this.text === "string" ? Promise.resolve(this.text) : this.text(span[2] ?? 0);
+      hit = text.then((t) => inflate(fromBase64(t.slice(span[0], span[1]))));
       this.chunks.set(index, hit);
     }
     return hit;

@@ -37,18 +37,22 @@ def test_the_page_references_nothing_outside_itself(evil):
 def test_hostile_text_cannot_end_a_script_element_or_inject_markup(evil):
     page = to_html(evil)
     # the only script elements are the page's own four, whatever the text says
-    assert page.count("<script") == 5 and page.count("</script>") == 5
+    assert page.count("<script") == 6 and page.count("</script>") == 6
     assert "<img" not in page  # escaped in the caption and title, \u003c-escaped inside the JSON
     state = _script_json(page, "tw-state")
     assert "<img" in "".join(state["meta"]["tokens"]) or "<" in state["meta"]["tokens"]  # round-trips exactly
     assert state["meta"]["tokens"] == evil.tokens
 
 
-def _page_pack(page: str) -> tuple[dict, str]:
+def _page_pack(page: str) -> tuple[dict, list[str]]:
+    """The manifest and the two texts of a page's pack (part 0, before the boot script: the first paint's)."""
     manifest = _script_json(page, "tw-pack")
-    match = re.search(r'<script type="text/plain" id="tw-data">(.*?)</script>', page, re.S)
-    assert match
-    return manifest, match.group(1)
+    texts = []
+    for part in (0, 1):
+        match = re.search(rf'<script type="text/plain" id="tw-data-{part}">(.*?)</script>', page, re.S)
+        assert match
+        texts.append(match.group(1))
+    return manifest, texts
 
 
 def test_the_page_holds_the_raw_attention_of_every_layer_once_within_the_stated_error(evil):
@@ -64,7 +68,10 @@ def test_the_page_holds_the_raw_attention_of_every_layer_once_within_the_stated_
         assert np.allclose(s, want.max(axis=-1)) and np.allclose(sigma, evil.attentions.nosep[layer].sum(-1).numpy())
     # every variant's overview, no variant's layers: the page derives them (js/derive.ts)
     assert set(att["overview"]) == set(evil.attentions.VARIANTS)
-    assert "layer|nosep|0" not in text
+    assert "layer|nosep|0" not in "".join(text)
+    # the first paint's chunks (the selected layer, the selected variant's overview) come before the boot script
+    assert [manifest["chunks"][att["layers"]["0"]][2], manifest["chunks"][att["overview"]["raw"]["chunk"]][2]] == [0, 0]
+    assert {span[2] for span in manifest["chunks"]} == {0, 1}
 
 
 def test_stage_slices_are_8_bit_per_row_within_the_stated_error(evil):

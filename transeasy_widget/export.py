@@ -24,18 +24,20 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .pack import Pack, attention_info, attention_layer, stage_slice
+from .pack import Pack, attention_info, attention_layer, split, stage_slice
 from .payload import answer, from_f16, json_safe
 from .widget import STATIC, _bundle
 
 STAGE_MB = 0.5  # default room for stage tensors beyond the attention (MB of page): 16 tokens stay under bertviz
 LARGE_MB = 25.0  # the CLI warns above this
 
+# The boot runs before the bulk of the data is parsed (tw-data-1 comes after it): the first paint needs only
+# tw-data-0 (the selected layer's attention and the selected variant's overview); the rest is read once parsed.
 _BOOT = """
 (function () {
   var read = function (id) { return JSON.parse(document.getElementById(id).textContent); };
   TranseasyWidget.mountPage(document.getElementById("tw-root"), read("tw-state"), read("tw-pack"),
-                            document.getElementById("tw-data").textContent);
+                            TranseasyWidget.pageTexts("tw-data-"));
 })();
 """
 
@@ -55,9 +57,10 @@ _PAGE = """<!doctype html>
 <div id="tw-root"></div>
 <script type="application/json" id="tw-state">{state}</script>
 <script type="application/json" id="tw-pack">{manifest}</script>
-<script type="text/plain" id="tw-data">{data}</script>
+<script type="text/plain" id="tw-data-0">{first}</script>
 <script>{js}</script>
 <script>{boot}</script>
+<script type="text/plain" id="tw-data-1">{rest}</script>
 </body>
 </html>
 """
@@ -216,6 +219,9 @@ def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, 
     state.update(selection or {})
     state["meta"] = w.meta
     data = build(a, weights, layers, stage_mb)
+    att = data.manifest["attention"]
+    first = {att["layers"][str(state["layer"])], att["overview"][state["variant"]]["chunk"]}
+    texts, data.manifest["chunks"] = split(data.text, data.manifest["chunks"], first)
     js = _bundle("standalone.js").read_text(encoding="utf-8")
     if "</script" in js.lower():  # esbuild escapes it; make sure, or the page would break
         raise RuntimeError("the standalone bundle contains '</script': it cannot be inlined")
@@ -225,7 +231,8 @@ def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, 
         caption=html.escape(f"{a.model_name} · {len(a.tokens)} tokens · {text}"),
         missing=html.escape(missing_note(data)),
         css=(STATIC / "widget.css").read_text(encoding="utf-8").replace("</", "<\\/"),
-        state=_json_for_script(state), manifest=_json_for_script(data.manifest), data=data.text, js=js, boot=_BOOT)
+        state=_json_for_script(state), manifest=_json_for_script(data.manifest), first=texts[0], rest=texts[1], js=js,
+        boot=_BOOT)
 
 
 def export_html(a: Any, path: str | Path, weights: bool = False, layers: Iterable[int] | None = None,

@@ -73,10 +73,26 @@ class Pack:
         self._end = end
 
 
-def chunk(text: str, spans: list[list[int]], index: int) -> bytes:
-    """The bytes of one chunk of a pack (what the browser gets after base64 and zlib)."""
-    start, end = spans[index]
-    return zlib.decompress(base64.b64decode(text[start:end]))
+def chunk(text: str | list[str], spans: list[list[int]], index: int) -> bytes:
+    """The bytes of one chunk of a pack (what the browser gets after base64 and zlib). A span is [start, end] in
+    the text, or [start, end, part] in one of several texts (the page puts the first paint's chunks first)."""
+    start, end, *part = spans[index]
+    texts = [text] if isinstance(text, str) else text
+    return zlib.decompress(base64.b64decode(texts[part[0] if part else 0][start:end]))
+
+
+def split(text: str, spans: list[list[int]], first: set[int]) -> tuple[list[str], list[list[int]]]:
+    """The pack's text in two parts, the chunks ``first`` in part 0 and the others in part 1; the new spans."""
+    parts: list[list[str]] = [[], []]
+    ends = [0, 0]
+    out: list[list[int]] = []
+    for i, (start, end) in enumerate(spans):
+        part = 0 if i in first else 1
+        piece = text[start:end]
+        parts[part].append(piece)
+        out.append([ends[part], ends[part] + len(piece), part])
+        ends[part] += len(piece)
+    return ["".join(parts[0]), "".join(parts[1])], out
 
 
 # -- attention ------------------------------------------------------------------------------------------------------
