@@ -13,13 +13,13 @@ interface Saved {
 
 /**
  * No kernel: the widget manager says so (JupyterLab and Notebook 7 give `kernel: null` to a notebook opened
- * without one), or it has no kernel at all (the HTML manager of nbconvert's and embedded pages).
+ * without one). A manager with no `kernel` at all (the HTML manager of nbconvert's pages, and perhaps others) is
+ * judged by the model's comm instead (`commDead`), so that a live front end we do not know is never cut off.
  */
 export function kernelMissing(model: WidgetModel): boolean {
   const manager = (model as { widget_manager?: unknown }).widget_manager as Record<string, unknown> | undefined;
   if (!manager || typeof manager !== "object") return false; // not a Jupyter front end (tests, the exported page)
-  // JupyterLab's, Notebook 7's and VS Code's managers have a `kernel`; the HTML manager has none
-  return !("kernel" in manager) || manager.kernel === null || manager.kernel === undefined;
+  return "kernel" in manager && (manager.kernel === null || manager.kernel === undefined);
 }
 
 /**

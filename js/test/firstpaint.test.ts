@@ -31,7 +31,7 @@ describe("the saved first paint", () => {
 
   it("knows when no kernel is connected", () => {
     expect(kernelMissing(savedModel({ kernel: null }))).toBe(true);
-    expect(kernelMissing(savedModel({ loader: {} }))).toBe(true); // the HTML manager: no kernel at all
+    expect(kernelMissing(savedModel({ loader: {} }))).toBe(false); // no `kernel`: judged by the comm (commDead)
     expect(kernelMissing(savedModel({ kernel: { status: "idle" } }))).toBe(false);
     expect(kernelMissing(savedModel(undefined))).toBe(false);
   });
@@ -53,6 +53,20 @@ describe("the saved first paint", () => {
     const client = new DataClient(m, { local: firstPaintSource(m), timeoutMs: 0 });
     void client.layer("raw", 0);
     expect(m.sent).toHaveLength(1);
+  });
+});
+
+describe("a model of a manager without a kernel (the HTML manager)", () => {
+  it("has no comm, so what the saved view lacks fails at once", async () => {
+    const m = savedModel(undefined);
+    (m as unknown as { widget_manager: unknown }).widget_manager = {
+      loader: {},
+      _models: { mine: Promise.resolve({ get: (k: string) => m.get(k), comm: undefined }) },
+    };
+    const client = new DataClient(m, { local: firstPaintSource(m), timeoutMs: 120_000 });
+    await new Promise((r) => setTimeout(r, 0));
+    await expect(client.layer("raw", 0)).rejects.toThrow(OFFLINE_MESSAGE);
+    expect(m.sent).toHaveLength(0);
   });
 });
 

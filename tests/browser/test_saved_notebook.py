@@ -84,8 +84,9 @@ HOST = """<!doctype html><html><head><meta charset="utf-8"></head><body>
     off: () => {},
     save_changes: () => {},
     send: () => { window.__sent++; },  // no comm: nothing reaches a kernel
-    widget_manager: { loader: {} },  // the HTML manager's shape: no kernel
   };
+  // the HTML manager's shape: no kernel, its models (Backbone models, here a stand-in) without a comm
+  model.widget_manager = { loader: {}, _models: { saved: Promise.resolve({ get: model.get, comm: undefined }) } };
   const url = URL.createObjectURL(new Blob([state._esm], { type: "text/javascript" }));
   const widget = (await import(url)).default;
   widget.initialize({ model });
