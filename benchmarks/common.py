@@ -154,20 +154,16 @@ def bertviz_html(attentions: Any, tokens: list[str]) -> str:
 def first_paint(a: Any) -> tuple[int, int]:
     """(bytes before the first paint, bytes per further layer) of our widget for an analysis.
 
-    Before the first paint the page gets the widget state (meta and the selection traits), the overview of
-    the shown variant and the shown layer; a further layer is one more reply. JSON parts count as UTF-8.
+    Before the first paint the page gets the widget state: meta, the selection traits and ``_first_paint`` (the
+    overview of the shown variant and the shown layer, packed), from which the front end paints without asking;
+    a further layer is one reply. JSON parts count as UTF-8.
     """
     import json
 
     from transeasy_widget.payload import answer
 
     w = a.widget()
-    state = json.dumps(w.get_state()).encode()
-    sent = len(state)
-    for req in ({"type": "request", "id": 1, "what": "overview", "variant": w.variant},
-                {"type": "request", "id": 2, "what": "layer", "variant": w.variant, "layer": w.layer}):
-        content, buffers = answer(a, req)
-        sent += len(json.dumps(content).encode()) + sum(len(b) for b in buffers)
+    sent = len(json.dumps(w.get_state()).encode())
     content, buffers = answer(a, {"type": "request", "id": 3, "what": "layer", "variant": w.variant, "layer": 1})
     return sent, len(json.dumps(content).encode()) + sum(len(b) for b in buffers)
 

@@ -31,6 +31,16 @@ export interface StageData {
 
 export class ProtocolError extends Error {}
 
+/** Data at hand in the browser (the widget's saved first paint), and whether any kernel can be asked. */
+export interface LocalSource {
+  /** The reply from local data, or null when it does not hold what the request asks for. */
+  answer(request: Request): Promise<{ content: Record<string, unknown>; buffers?: unknown[] }> | null;
+  /** True when no kernel is connected: a request that local data cannot answer fails at once. */
+  offline(): boolean;
+}
+
+export const OFFLINE_MESSAGE = "run the cell to explore further (no kernel is connected: this is the saved view)";
+
 interface Pending {
   request: Request;
   resolve: (reply: { content: ReplyContent; buffers: unknown[] }) => void;
@@ -60,7 +70,7 @@ export class DataClient {
 
   constructor(
     private model: WidgetModel,
-    private options: { budgetBytes?: number; timeoutMs?: number } = {},
+    private options: { budgetBytes?: number; timeoutMs?: number; local?: LocalSource } = {},
   ) {
     this.onMessage = (msg: unknown, buffers: unknown) => this.receive(msg, buffers);
     model.on("msg:custom", this.onMessage);
@@ -69,6 +79,10 @@ export class DataClient {
   /** Sends one request; resolves with the reply of the same id, rejects on an error reply. */
   request(request: Request): Promise<{ content: ReplyContent; buffers: unknown[] }> {
     if (this.disposed) return Promise.reject(new ProtocolError("the widget is closed"));
+    const local = this.options.local;
+    const here = local?.answer(request);
+    if (here) return here.then((r) => ({ content: { type: "reply", id: 0, ...r.content }, buffers: r.buffers ?? [] }));
+    if (local?.offline()) return Promise.reject(new ProtocolError(OFFLINE_MESSAGE));
     const id = nextId++;
     return new Promise((resolve, reject) => {
       const timeoutMs = this.options.timeoutMs ?? 120_000;
@@ -184,7 +198,8 @@ export class DataClient {
     return this.fetch<StageData>(key, request, (content, buffers) => {
       const shape = Array.isArray(content.shape) ? (content.shape as number[]) : [];
       if (buffers.length === 0) return [{ content, rows: 0, cols: 0, values: null }, 1024];
-      const values = decodeFloat16(buffers[0]);
+      // float16 from the kernel; float32 from a pack (js/pack.ts decodes its 8-bit rows to float32)
+      const values = content.dtype === "float32" ? new Float32Array(copyBytes(buffers[0])) : decodeFloat16(buffers[0]);
       const rows = shape.length >= 2 ? shape[0]! : 1;
       const cols = shape.length >= 2 ? shape[1]! : (shape[0] ?? values.length);
       if (rows * cols !== values.length) {

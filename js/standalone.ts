@@ -1,7 +1,8 @@
 // Running the widget without Jupyter: an in-page model backed by plain JSON state and an answer function.
 
+import { PackData, type Manifest, type PackText } from "./pack";
 import type { Handler, WidgetModel } from "./types";
-import { initialize, render } from "./widget";
+import widget from "./widget";
 
 export interface Answer {
   content: Record<string, unknown>;
@@ -112,10 +113,42 @@ export function answerFromTable(table: Record<string, { content: Record<string, 
 /** Renders the widget into `el` from `state` (the traits) and `answer`; returns the cleanup. */
 export function mount(el: HTMLElement, state: Record<string, unknown>, answer: AnswerFn): () => void {
   const model = createStandaloneModel(state, answer);
-  const stopInitialize = initialize({ model });
-  const stopRender = render({ model, el });
+  const stopInitialize = widget.initialize({ model });
+  const stopRender = widget.render({ model, el });
   return () => {
     stopRender();
     stopInitialize();
+  };
+}
+
+/** The exported page: the widget over the page's pack (transeasy_widget/export.py). */
+export function mountPage(el: HTMLElement, state: Record<string, unknown>, manifest: Manifest, text: PackText): () => void {
+  const meta = state.meta as { tokens?: string[] } | undefined;
+  const held = manifest.stage_layers ?? [];
+  const pack = new PackData(manifest, text, meta?.tokens ?? [], (what) =>
+    `${what} is not in this page (it holds the stage tensors of layers ${held.join(", ") || "none"}): ` +
+    "export it again with --layers (layers= in Python) naming this layer.");
+  return mount(el, state, (request) => pack.answer(request));
+}
+
+/**
+ * The texts of a page's pack, element `${prefix}${part}`, read once each. The page's boot runs while the
+ * document is still parsing: a part not parsed yet is read once the document is.
+ */
+export function pageTexts(prefix: string): (part: number) => Promise<string> {
+  const texts = new Map<number, Promise<string>>();
+  const parsed = new Promise<void>((resolve) => {
+    if (document.readyState !== "loading") resolve();
+    else document.addEventListener("DOMContentLoaded", () => resolve(), { once: true });
+  });
+  return (part) => {
+    let hit = texts.get(part);
+    if (!hit) {
+      // part 0 comes before the boot script, so it is whole; a later part may still be parsing
+      const ready = part === 0 ? Promise.resolve() : parsed;
+      hit = ready.then(() => document.getElementById(`${prefix}${part}`)?.textContent ?? "");
+      texts.set(part, hit);
+    }
+    return hit;
   };
 }

@@ -2,6 +2,7 @@
 
 import "./widget.css";
 import { DataClient, shareClient, sharedClient } from "./client";
+import { firstPaintSource } from "./firstpaint";
 import { mountArcs } from "./arcs";
 import { mountControls } from "./controls";
 import { Disposer, Tooltip, h } from "./dom";
@@ -15,8 +16,8 @@ import type { Selection, WidgetModel } from "./types";
 import type { View, ViewContext } from "./view";
 
 /** Once per model: the request/reply client and its cache, shared by every view of the model. */
-export function initialize({ model }: { model: WidgetModel }): () => void {
-  const client = new DataClient(model);
+function initialize({ model }: { model: WidgetModel }): () => void {
+  const client = new DataClient(model, { local: firstPaintSource(model) });
   shareClient(model.get("meta"), client);
   const onMeta = () => {
     client.clear();
@@ -39,11 +40,11 @@ function reflectSelection(root: HTMLElement, s: Selection): void {
 }
 
 /** Once per view: builds the panels into `el`; the returned function undoes everything it set up. */
-export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
+function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
   const bag = new Disposer();
   let client = sharedClient(model.get("meta"));
   if (!client) {
-    const own = new DataClient(model);
+    const own = new DataClient(model, { local: firstPaintSource(model) });
     bag.add(() => own.dispose());
     client = own;
   }

@@ -69,3 +69,27 @@ def test_a_click_arriving_from_the_browser_as_json_lists_reaches_the_widget(dash
 
 def test_the_panels_wrap_below_the_widget_in_a_narrow_notebook(dash):
     assert dash.layout.flex_flow == "row wrap"
+
+
+def test_a_refused_stat_or_line_leaves_the_trait_as_it_was(dash):
+    with pytest.raises(traitlets.TraitError, match="stat must be one of entropy"):
+        dash.stat = "bogus"
+    assert dash.stat == "entropy" and np.array_equal(dash.grid.color, dash.analysis.head_stats["entropy"].numpy())
+    with pytest.raises(traitlets.TraitError, match="line must be one of 'mean entropy', 'hidden-state norm'"):
+        dash.line = "bogus"
+    assert dash.line == "mean entropy"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"stat": "bogus"}, "stat must be one of"),
+                                                 ({"line": "bogus"}, "line must be one of"),
+                                                 ({"line": ["x"]}, "line must be one of")])
+def test_a_bad_stat_or_line_keyword_is_a_clear_error(dash, kwargs, message):
+    with pytest.raises(traitlets.TraitError, match=message):
+        dash.analysis.dashboard(**kwargs)
+
+
+def test_layer_series_names_the_lines_it_knows(dash):
+    from transeasy_widget.dashboard import layer_series
+
+    with pytest.raises(tw.TransEasyError, match="Unknown line 'bogus'"):
+        layer_series(dash.analysis, "bogus")

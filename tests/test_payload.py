@@ -141,3 +141,92 @@ def test_hidden_states_stage_shows_the_selected_layers_output(small):
     got = from_f16(buffers[0], tuple(content["shape"]))
     assert content["dims"] == ["n", "d"] and "output of layer 1" in content["note"]
     assert np.allclose(got, small.trace.manual_hiddens[2].numpy(), atol=1e-2)
+
+
+def test_a_pair_shows_both_texts_not_a_tuple_repr(word_tokenizer):
+    model = random_bert(2, 2, 16, vocab=len(word_tokenizer))
+    a = tw.analyze("The cat's mat.", text_pair="Where?", model=model, tokenizer=word_tokenizer)
+    content, _ = answer(a, {"type": "request", "id": 1, "what": "stage", "stage": "sym_sent", "layer": 0, "head": 0})
+    assert content["text"] == ["The cat's mat.", "Where?"]
+
+
+@pytest.fixture(scope="module")
+def diverged(word_tokenizer):
+    """A model whose layer 1 gives NaN (as a float16 overflow or a diverged fine-tune would)."""
+    model = random_bert(3, 4, 32, vocab=len(word_tokenizer))
+    with torch.no_grad():
+        model.encoder.layer[1].output.dense.weight[0, 0] = float("nan")
+    return tw.analyze("The cat sat on the mat.", model=model, tokenizer=word_tokenizer)
+
+
+def test_non_finite_values_are_strict_json_written_as_strings(diverged):
+    content, buffers = answer(diverged, {"type": "request", "id": 1, "what": "stage", "stage": "manual_hiddens",
+                                         "layer": 2, "head": 0})
+    text = json.dumps(content, allow_nan=False)  # raises on a bare NaN
+    assert content["stats"]["max"] == "NaN" and "NaN" in content["row_norms"]
+    assert np.isnan(from_f16(buffers[0], tuple(content["shape"]))).any()  # the float16 buffer carries NaN itself
+    content, _ = answer(diverged, {"type": "request", "id": 2, "what": "overview", "variant": "raw"})
+    json.dumps(content, allow_nan=False)
+    assert content["scale"][:4] == [pytest.approx(float(s)) for s in content["scale"][:4]]  # layer 0 is finite
+    assert set(content["scale"][8:]) == {"NaN"}
+    assert "NaN" in text
+    json.dumps(answer(diverged, {"type": "request", "id": 3, "what": "stage", "stage": "pipeline_hiddens"})[0],
+               allow_nan=False)
+
+
+def test_json_safe_writes_each_kind_of_non_finite_value():
+    from transeasy_widget.payload import json_safe
+
+    value = {"a": [float("nan"), float("inf"), -float("inf"), 1.5], "b": (2, "NaN"), "c": {"d": float("-inf")}}
+    assert json_safe(value) == {"a": ["NaN", "Infinity", "-Infinity", 1.5], "b": [2, "NaN"], "c": {"d": "-Infinity"}}
+
+
+MALFORMED = [
+    None, 7, "request", [], {"type": "request"}, {"type": "reply", "id": 1, "what": "layer"},
+    {"type": "request", "id": 1, "what": ["layer"]}, {"type": "request", "id": 1, "what": {"a": 1}},
+    {"type": "request", "id": 1, "what": "layer", "variant": ["raw"], "layer": 0},
+    {"type": "request", "id": 1, "what": "layer", "variant": "raw", "layer": "0"},
+    {"type": "request", "id": 1, "what": "layer", "variant": "raw", "layer": True},
+    {"type": "request", "id": 1, "what": "layer", "variant": "raw", "layer": 1.5},
+    {"type": "request", "id": 1, "what": "layer", "variant": "raw", "layer": 10**30},
+    {"type": "request", "id": 1, "what": "overview", "variant": None},
+    {"type": "request", "id": 1, "what": "stage", "stage": {"x": 1}, "layer": 0, "head": 0},
+    {"type": "request", "id": 1, "what": "stage", "stage": "selfattn_attention", "layer": 0, "head": [0]},
+    {"type": "request", "id": [1], "what": "layer", "variant": "raw", "layer": 0},
+]
+
+
+@pytest.mark.parametrize("message", MALFORMED)
+def test_a_malformed_message_gets_an_error_reply(small, message):
+    content, buffers = answer(small, message)
+    assert content["type"] == "error" and content["message"] and buffers == []
+    json.dumps(content, allow_nan=False)
+
+
+def test_fuzzed_messages_always_get_a_bounded_reply(small):
+    """Random structures in every field: a reply (or an error) every time, never an exception, never an echo."""
+    rng = np.random.default_rng(0)
+    atoms = [None, True, 0, -1, 2, 10**20, 1.5, float("nan"), "", "raw", "layer", "overview", "stage",
+             "selfattn_attention", "x" * 100_000, [], [1], {}, {"a": [1, 2]}, "request"]
+
+    def pick() -> object:
+        return atoms[rng.integers(len(atoms))]
+
+    for _ in range(400):
+        message = {k: pick() for k in ("type", "id", "what", "variant", "layer", "head", "stage") if rng.random() < 0.8}
+        if rng.random() < 0.5:
+            message["type"] = "request"
+        content, buffers = answer(small, message)
+        text = json.dumps(content, allow_nan=False)
+        assert content["type"] in ("reply", "error") and len(text) < 2000 + (20_000 if content["type"] == "reply" else 0)
+        if content["type"] == "error":
+            assert buffers == []
+
+
+def test_an_error_never_echoes_a_large_request(small):
+    huge = "v" * 2_000_000
+    for message in ({"type": "request", "id": 1, "what": "layer", "variant": huge, "layer": 0},
+                    {"type": "request", "id": 1, "what": huge}, {"type": huge, "id": 1},
+                    {"type": "request", "id": 1, "what": "stage", "stage": huge}):
+        content, _ = answer(small, message)
+        assert content["type"] == "error" and len(json.dumps(content)) < 500

@@ -71,3 +71,92 @@ def test_a_request_from_the_browser_gets_its_reply_with_buffers(a, monkeypatch):
     content, buffers = sent[0]
     m = len(a.attentions.labels("nosep"))
     assert content["id"] == 11 and content["shape"] == [4, m, m] and len(buffers[0]) == 4 * m * m * 2
+
+
+def test_meta_cannot_be_set_from_the_front_end_or_from_python(a):
+    w, sent = a.widget(), []
+    meta = w.meta
+    w.send_state = lambda key=None: sent.append(key) if key != "_first_paint" else None  # back to the browser
+    w.set_state({"meta": {}})
+    assert w.meta == meta and sent == [["meta"]]
+    w.layer = 1  # still validated against the real meta
+    w.set_state({"meta": {**meta, "n_layers": 1000}, "layer": 999})
+    assert w.layer == 1 and w.meta["n_layers"] == 3
+    with pytest.raises(traitlets.TraitError, match="read-only"):
+        w.meta = {}
+
+
+def test_unknown_or_meta_keywords_are_refused_naming_the_valid_ones(a):
+    with pytest.raises(TypeError, match=r"'haed'.*layer, head, token, variant, arcs_all_heads, stage"):
+        a.widget(layer=2, haed=3)
+    with pytest.raises(TypeError, match="'meta'"):
+        a.widget(meta={})
+    assert a.widget().layer == 0  # nothing of a refused call was applied
+
+
+@pytest.mark.parametrize(("state", "trait"), [
+    ({"layer": 99}, "layer"), ({"layer": True}, "layer"), ({"head": "2"}, "head"), ({"token": -5}, "token"),
+    ({"variant": "softmax"}, "variant"), ({"stage": "bogus"}, "stage"), ({"head": False}, "head"),
+])
+def test_a_refused_value_from_the_front_end_is_sent_back_corrected(a, state, trait):
+    w, sent = a.widget(), []
+    w.send_state = lambda key=None: sent.append(key) if key != "_first_paint" else None
+    before = getattr(w, trait)
+    w.set_state(state)
+    assert getattr(w, trait) == before and sent == [[trait]]
+
+
+def test_the_valid_part_of_a_partly_refused_update_is_kept(a):
+    w, sent = a.widget(), []
+    w.send_state = lambda key=None: sent.append(key) if key != "_first_paint" else None
+    w.set_state({"layer": 2, "head": 99})
+    assert (w.layer, w.head) == (2, 0) and sent == [["head"]]
+    w.set_state({"token": 3, "variant": "reduced"})  # the browser's store sends both at once
+    assert (w.token, w.variant) == (3, "reduced") and sent == [["head"]]
+
+
+def test_bools_are_not_indices(a):
+    w = a.widget()
+    for trait in ("layer", "head", "token"):
+        with pytest.raises(traitlets.TraitError):
+            setattr(w, trait, True)
+
+
+def test_every_message_from_the_browser_gets_a_reply_at_once(a, monkeypatch):
+    w, sent = a.widget(), []
+    monkeypatch.setattr(w, "send", lambda content, buffers=None: sent.append(content))
+    for message in ({"type": "request", "id": 1, "what": ["layer"]}, "junk", {"type": "request", "id": 2, "what": "layer",
+                    "variant": "raw", "layer": {"a": 1}}):
+        w._on_request(w, message, [])
+    assert [c["type"] for c in sent] == ["error"] * 3 and sent[2]["id"] == 2
+
+    def broken(*_args):
+        raise RuntimeError("deep inside")
+
+    monkeypatch.setattr("transeasy_widget.widget.answer", broken)
+    w._on_request(w, {"type": "request", "id": 5, "what": "overview", "variant": "raw"}, [])
+    assert sent[-1]["type"] == "error" and sent[-1]["id"] == 5 and "deep inside" in sent[-1]["message"]
+
+
+def test_the_state_carries_the_first_paint_of_the_selection_compactly(a):
+    """The overview of the shown variant and the raw attention of the shown layer, in the page's packed form."""
+    import numpy as np
+
+    from transeasy_widget.pack import chunk, read_attention_layer
+
+    w = a.widget()
+    state = w.get_state()
+    saved = state["_first_paint"]
+    manifest = saved["manifest"]
+    assert set(manifest["attention"]["layers"]) == {"0"} and set(manifest["attention"]["overview"]) == {"raw"}
+    got, s, _ = read_attention_layer(chunk(saved["data"], manifest["chunks"], 0), 4, len(a.tokens), len(a.attentions.kept))
+    assert (np.abs(got - a.attentions.raw[0].numpy()) <= s[..., None] / 510 + 1e-7).all()
+    assert manifest["attention_stage"]["stage"] == "selfattn_attention"  # derived from that layer in the browser
+    w.layer, w.variant = 2, "reduced"  # it follows the selection
+    manifest = w._first_paint["manifest"]
+    assert set(manifest["attention"]["layers"]) == {"2"} and set(manifest["attention"]["overview"]) == {"reduced"}
+    sent = []
+    w.send_state = lambda key=None: sent.append(key) if key != "_first_paint" else None
+    w.set_state({"_first_paint": {}})  # Python → browser only
+    assert w._first_paint["manifest"] == manifest and sent == [["_first_paint"]]
+    w.layer, w.variant = 0, "raw"

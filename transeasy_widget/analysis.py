@@ -156,9 +156,11 @@ class Analysis:
             from .widget import AttentionWidget
 
             self._widget = AttentionWidget(self)
-        for name, value in selection.items():
-            setattr(self._widget, name, value)
-        return self._widget
+        return self._widget.select(**selection)
+
+    def save_html(self, path: Any, **options: Any) -> Any:
+        """A self-contained page of this analysis's widget as it is now (``export_html``'s options); its path."""
+        return self.widget().save_html(path, **options)
 
     def dashboard(self, stat: str = "entropy", line: str = "mean entropy") -> Any:
         """The widget beside bqplot panels (a layer×head grid of ``stat``, a per-layer ``line``), linked both ways."""

@@ -30,6 +30,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--truncate", action="store_true", help="keep the first tokens that fit the model")
     p.add_argument("-o", "--output", metavar="PAGE.html", help="write a self-contained interactive page")
     p.add_argument("--weights", action="store_true", help="embed the weight stages in the page too (large)")
+    p.add_argument("--layers", metavar="L", type=int, nargs="+",
+                   help="the layers whose stage tensors the page holds (default: as many as fit in --stage-mb; "
+                        "every layer's attention is always in)")
+    p.add_argument("--stage-mb", metavar="MB", type=float, default=None,
+                   help="room for stage tensors without --layers (default: 0.5 MB)")
     p.add_argument("--png", metavar="FILE", help="save a figure of one head (PNG, SVG or PDF by the file's suffix)")
     p.add_argument("--figure", choices=FIGURES, default="nosep_linscale_reduced", help="which figure --png saves")
     p.add_argument("--layer", type=int, default=0, help="layer of the figure (0-based)")
@@ -82,10 +87,15 @@ def run(args: argparse.Namespace) -> None:
         fig.savefig(args.png, bbox_inches="tight")
         print(f"figure: {args.png} ({args.figure}, layer {args.layer}, head {args.head})")
     if args.output:
-        from .export import export_html
+        from .export import LARGE_MB, STAGE_MB, export_html
 
-        path = export_html(a, args.output, weights=args.weights)
-        print(f"page: {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in a browser)")
+        path = export_html(a, args.output, weights=args.weights, layers=args.layers,
+                           stage_mb=STAGE_MB if args.stage_mb is None else args.stage_mb)
+        mb = path.stat().st_size / 1e6
+        print(f"page: {path} ({mb:.1f} MB, self-contained: open it in a browser)")
+        if mb > LARGE_MB:
+            print(f"transeasy-widget: warning: the page is large ({mb:.0f} MB): it opens slowly and is heavy to send; "
+                  "fewer tokens or fewer --layers make it smaller", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         problem = path and _writable(path)
         if problem:
             p.error(f"{flag} {path}: cannot write there: {problem}")
+    if (args.layers or args.stage_mb is not None or args.weights) and not args.output:
+        p.error("--layers, --stage-mb and --weights shape the page: give -o PAGE.html too")
+    if args.stage_mb is not None and args.stage_mb < 0:
+        p.error(f"--stage-mb {args.stage_mb:g}: give 0 or more megabytes")
     try:
         run(args)
     except TransEasyError as err:

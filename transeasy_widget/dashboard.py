@@ -10,6 +10,7 @@ import ipywidgets as ipw
 import numpy as np
 import traitlets
 
+from .errors import InputError
 from .headstats import DESCRIPTIONS
 
 # statistics offered in the grid (the four first), and the per-layer lines
@@ -26,7 +27,19 @@ def layer_series(a: Any, name: str) -> np.ndarray:
         return a.head_stats["entropy"].mean(dim=1).numpy()
     if name == "hidden-state norm":
         return a.trace.manual_hiddens[1:].norm(dim=-1).mean(dim=-1).numpy()
-    raise KeyError(f"Unknown line {name!r}: choose one of {', '.join(LINES)}.")
+    raise InputError(f"Unknown line {name!r}: choose one of {', '.join(map(repr, LINES))}.")
+
+
+def _check_stat(stat: Any) -> str:
+    if stat not in GRID_STATS:
+        raise traitlets.TraitError(f"stat must be one of {', '.join(GRID_STATS)}, got {stat!r}.")
+    return str(stat)
+
+
+def _check_line(line: Any) -> str:
+    if line not in tuple(LINES):
+        raise traitlets.TraitError(f"line must be one of {', '.join(map(repr, LINES))}, got {line!r}.")
+    return str(line)
 
 
 class _GridHeatMap(bq.GridHeatMap):
@@ -50,6 +63,8 @@ class Dashboard(ipw.HBox):
     line = traitlets.Unicode("mean entropy")
 
     def __init__(self, a: Any, stat: str = "entropy", line: str = "mean entropy"):
+        _check_stat(stat)
+        _check_line(line)
         self.analysis, self.widget = a, a.widget()
         layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
         self._layers = np.arange(layers)
@@ -99,9 +114,16 @@ class Dashboard(ipw.HBox):
         self._on_selection(None)
 
     def _grid_values(self, stat: str) -> np.ndarray:
-        if stat not in GRID_STATS:
-            raise traitlets.TraitError(f"stat must be one of {', '.join(GRID_STATS)}, got {stat!r}.")
         return self.analysis.head_stats[stat].numpy()
+
+    # validators, not observers: a refused value never becomes the trait's value
+    @traitlets.validate("stat")
+    def _valid_stat(self, proposal: Any) -> str:
+        return _check_stat(proposal["value"])
+
+    @traitlets.validate("line")
+    def _valid_line(self, proposal: Any) -> str:
+        return _check_line(proposal["value"])
 
     @traitlets.observe("stat")
     def _show_stat(self, change: Any) -> None:

@@ -1,27 +1,43 @@
-"""Standalone HTML: the same front end, inlined with the widget's state and its replies, in one file.
+"""Standalone HTML: the same front end, inlined with the widget's state and a pack of its data, in one file.
 
-The page needs no server, no CDN and no network: it opens from a file. Every reply the browser can ask for
-is computed here with ``payload.answer`` (the live widget's own function) and embedded, base64 for buffers.
+The page needs no server, no CDN and no network: it opens from a file. It holds (``pack.py`` says how):
+
+- the raw attention of every layer, once, per-row scaled 8-bit and zlib-compressed; the page derives nosep,
+  nosep_linscale, nosep_softmax_scale and reduced itself (``js/derive.ts``);
+- the overview thumbnails of every variant (``payload.answer``'s, compressed);
+- the stage viewer's tensors, 8-bit per row: the layers without a layer axis always, then the layers asked for
+  (``layers=``), or by default as many layers, in order, as fit in ``stage_mb`` megabytes. The page says which
+  layers it left out; asking for one of them gets a message saying how to export it.
+
+Everything is computed one layer at a time, so an export never holds all variants of all layers at once.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .payload import answer
+import numpy as np
+
+from .errors import InputError
+from .pack import Pack, attention_info, attention_layer, split, stage_slice
+from .payload import answer, from_f16, json_safe
 from .widget import STATIC, _bundle
 
-# Boot script of the page. The client asks for a stage that has no layer (head) axis with layer (head) 0, so
-# the page files such a stage once.
+STAGE_MB = 0.5  # default room for stage tensors beyond the attention (MB of page): 16 tokens stay under bertviz
+LARGE_MB = 25.0  # the CLI warns above this
+
+# The boot runs before the bulk of the data is parsed (tw-data-1 comes after it): the first paint needs only
+# tw-data-0 (the selected layer's attention and the selected variant's overview); the rest is read once parsed.
 _BOOT = """
 (function () {
   var read = function (id) { return JSON.parse(document.getElementById(id).textContent); };
-  TranseasyWidget.mount(document.getElementById("tw-root"), read("tw-state"),
-                        TranseasyWidget.answerFromTable(read("tw-replies")));
+  TranseasyWidget.mountPage(document.getElementById("tw-root"), read("tw-state"), read("tw-pack"),
+                            TranseasyWidget.pageTexts("tw-data-"));
 })();
 """
 
@@ -31,16 +47,20 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>body {{ margin: 16px; font-family: system-ui, sans-serif; }} .tw-page-caption {{ color: #555; margin: 0 0 8px; }}</style>
+<style>body {{ margin: 16px; font-family: system-ui, sans-serif; }} .tw-page-caption {{ color: #555; margin: 0 0 8px; }}
+.tw-page-missing {{ color: #8a5a00; margin: 0 0 8px; }} .tw-page-missing:empty {{ display: none; }}</style>
 <style>{css}</style>
 </head>
 <body>
 <p class="tw-page-caption">{caption}</p>
+<p class="tw-page-missing">{missing}</p>
 <div id="tw-root"></div>
 <script type="application/json" id="tw-state">{state}</script>
-<script type="application/json" id="tw-replies">{replies}</script>
+<script type="application/json" id="tw-pack">{manifest}</script>
+<script type="text/plain" id="tw-data-0">{first}</script>
 <script>{js}</script>
 <script>{boot}</script>
+<script type="text/plain" id="tw-data-1">{rest}</script>
 </body>
 </html>
 """
@@ -48,49 +68,159 @@ _PAGE = """<!doctype html>
 
 def _json_for_script(value: Any) -> str:
     """JSON that cannot end its <script> element early: <, > and & are written as \\u escapes."""
-    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(json_safe(value), separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _requests(a: Any, weights: bool) -> list[dict[str, Any]]:
+def stage_key(stage: str, layer: int, head: int) -> str:
+    """The key a page files a stage reply under (js/pack.ts reads the same)."""
+    return f"{stage}|{layer}|{head}"
+
+
+@dataclass
+class PagePack:
+    """The manifest and base64 text of a page's data, and which stage layers it holds."""
+
+    manifest: dict[str, Any]
+    text: str
+    stage_layers: list[int] = field(default_factory=list)
+    missing_layers: list[int] = field(default_factory=list)
+
+
+def _overview(a: Any, pack: Pack, variant: str) -> dict[str, Any]:
+    content, buffers = answer(a, {"type": "request", "id": 0, "what": "overview", "variant": variant})
+    if content["type"] != "reply":
+        raise RuntimeError(content.get("message", "export failed"))
+    return {"content": _strip(content), "chunk": pack.add(buffers[0])}
+
+
+def _strip(content: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in content.items() if k not in ("type", "id")}
+
+
+def attention_pack(a: Any, pack: Pack, layers: Iterable[int], variants: Iterable[str]) -> dict[str, Any]:
+    """The attention part of a manifest: the raw layers asked for and the overviews of ``variants``."""
+    info = attention_info(a)
+    chunks = {str(layer): pack.add(attention_layer(a.attentions.layer("raw", layer), info["kept"])) for layer in layers}
+    return {**info, "layers": chunks, "overview": {v: _overview(a, pack, v) for v in variants}}
+
+
+def _stage_entry(a: Any, pack: Pack, stage: Any, layer: int, head: int) -> dict[str, Any]:
+    content, buffers = answer(a, {"type": "request", "id": 0, "what": "stage", "stage": stage.name,
+                                  "layer": layer, "head": head})
+    if content["type"] != "reply":
+        raise RuntimeError(content.get("message", "export failed"))
+    content = _strip(content)
+    if content.get("row_labels") == a.tokens:  # the same list in every reply: the page restores it from meta
+        content["row_labels"] = "tokens"
+    if not buffers:
+        return {"content": content}
+    norms = content.pop("row_norms")
+    values = from_f16(buffers[0], tuple(content["shape"]))
+    return {"content": content, "chunk": pack.add(stage_slice(values, norms)), "norms": len(norms)}
+
+
+def _stage_names(a: Any, weights: bool) -> list[Any]:
+    """The stages whose tensors a page holds: selfattn_attention is the raw attention, derived in the page."""
+    return [s for s in a.trace.stages if (weights or s.kind != "weight") and s.name != "selfattn_attention"]
+
+
+def attention_stage(a: Any) -> dict[str, Any]:
+    """The reply of the selfattn_attention stage without its numbers: the page fills in the layer, the head, the
+    values (the raw attention's head slice), their stats and row norms (js/pack.ts)."""
+    content, _ = answer(a, {"type": "request", "id": 0, "what": "stage", "stage": "selfattn_attention",
+                            "layer": 0, "head": 0})
+    content = {k: v for k, v in _strip(content).items() if k not in ("layer", "head", "stats", "row_norms")}
+    content["row_labels"] = "tokens"
+    return content
+
+
+def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
+          stage_mb: float = STAGE_MB) -> PagePack:
+    """The page's data. ``layers``: the layers whose stage tensors go in (default: in order, as many as fit
+    in ``stage_mb``); every layer's attention goes in whatever ``layers`` says."""
     sizes = a.trace.sizes
-    out: list[dict[str, Any]] = []
-    for variant in a.attentions.VARIANTS:
-        out.append({"what": "overview", "variant": variant})
-        out += [{"what": "layer", "variant": variant, "layer": layer} for layer in range(sizes["L"])]
-    for stage in a.trace.stages:
-        if stage.kind == "weight" and not weights:
-            continue
-        for layer in range(sizes["L"] if stage.per_layer else 1):
-            out += [{"what": "stage", "stage": stage.name, "layer": layer, "head": head}
-                    for head in range(sizes["H"] if stage.per_head else 1)]
+    n_layers, n_heads = sizes["L"], sizes["H"]
+    chosen = None if layers is None else check_layers(layers, n_layers)
+    pack = Pack()
+    manifest: dict[str, Any] = {"version": 1, "n_layers": n_layers, "n_heads": n_heads}
+    manifest["attention"] = attention_pack(a, pack, range(n_layers), a.attentions.VARIANTS)
+    stages = _stage_names(a, weights)
+    entries: dict[str, Any] = {}
+    parity: dict[str, Any] | None = None
+    for stage in stages:  # the stages without a layer axis (embeddings, symbols, parity): small, always in
+        if stage.kind == "pipeline":  # one verification (the model's own pass) serves the three parity stages
+            parity = parity or json_safe(a.verify().to_dict())
+            entries[stage_key(stage.name, 0, 0)] = {"content": {"what": "stage", "stage": stage.name, "layer": 0,
+                                                                "head": 0, "parity": parity}}
+        elif not stage.per_layer:
+            entries[stage_key(stage.name, 0, 0)] = _stage_entry(a, pack, stage, 0, 0)
+    manifest["attention_stage"] = attention_stage(a)  # every layer's and head's, derived in the page
+    room = stage_mb * 1e6  # characters of page for stage layers: their base64 and their JSON
+    held: list[int] = []
+    for layer in (range(n_layers) if chosen is None else chosen):
+        mark, added = pack.mark(), {}
+        for stage in stages:
+            if stage.per_layer:
+                for head in range(n_heads if stage.per_head else 1):
+                    added[stage_key(stage.name, layer, head)] = _stage_entry(a, pack, stage, layer, head)
+        cost = pack.size - mark[1] + len(json.dumps(json_safe(added)))
+        if chosen is None and cost > room:  # it does not fit: leave it (and the layers after it) out
+            pack.rollback(mark)
+            break
+        room -= cost
+        entries.update(added)
+        held.append(layer)
+    manifest["stages"] = entries
+    manifest["stage_layers"] = held
+    manifest["chunks"] = pack.spans
+    missing = [layer for layer in range(n_layers) if layer not in held]
+    return PagePack(manifest, pack.text(), held, missing)
+
+
+def check_layers(layers: Iterable[int], n_layers: int) -> list[int]:
+    out: list[int] = []
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_layers:
+            raise InputError(f"layers must be layer indices in 0..{n_layers - 1}, got {layer!r}.")
+        if int(layer) not in out:
+            out.append(int(layer))
     return out
 
 
-def _key(req: dict[str, Any]) -> str:  # the page's requestKey (js/standalone.ts)
-    if req["what"] == "layer":
-        return f"layer|{req['variant']}|{req['layer']}"
-    if req["what"] == "overview":
-        return f"overview|{req['variant']}"
-    return f"stage|{req['stage']}|{req['layer']}|{req['head']}"
+def ranges(values: list[int]) -> str:
+    """0, 1, 2, 5 → "0–2, 5"."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
 
 
-def replies(a: Any, weights: bool = False) -> dict[str, dict[str, Any]]:
-    """Every reply the page can ask for, filed under the page's request keys."""
-    table: dict[str, dict[str, Any]] = {}
-    for req in _requests(a, weights):
-        content, buffers = answer(a, {"type": "request", "id": 0, **req})
-        if content["type"] != "reply":
-            raise RuntimeError(content.get("message", "export failed"))
-        content = {k: v for k, v in content.items() if k not in ("type", "id")}
-        table[_key(req)] = {"content": content, "buffers": [base64.b64encode(b).decode("ascii") for b in buffers]}
-    return table
+def missing_note(data: PagePack) -> str:
+    if not data.missing_layers:
+        return ""
+    return (f"Stage viewer: this page holds the stage tensors of layer{'s' if len(data.stage_layers) != 1 else ''} "
+            f"{ranges(data.stage_layers) or 'none'}; layer{'s' if len(data.missing_layers) > 1 else ''} "
+            f"{ranges(data.missing_layers)} left out to keep the page small (every layer's attention is here, and "
+            f"the selfattn_attention stage of every layer). "
+            f"Export with --layers (layers= in Python) to choose.")
 
 
-def to_html(a: Any, weights: bool = False) -> str:
-    """The page as a string. ``weights=True`` also embeds every weight slice (large: megabytes per layer)."""
+def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, stage_mb: float = STAGE_MB,
+            selection: dict[str, Any] | None = None) -> str:
+    """The page as a string. ``weights=True`` also embeds every weight slice (large: megabytes per layer);
+    ``selection``: the traits to open on (default: the widget's current ones)."""
     w = a.widget()
-    state = {name: getattr(w, name) for name in ("layer", "head", "token", "variant", "arcs_all_heads", "stage", "meta")}
+    state = {name: getattr(w, name) for name in w.SELECTION}
+    state.update(selection or {})
+    state["meta"] = w.meta
+    data = build(a, weights, layers, stage_mb)
+    att = data.manifest["attention"]
+    first = {att["layers"][str(state["layer"])], att["overview"][state["variant"]]["chunk"]}
+    texts, data.manifest["chunks"] = split(data.text, data.manifest["chunks"], first)
     js = _bundle("standalone.js").read_text(encoding="utf-8")
     if "</script" in js.lower():  # esbuild escapes it; make sure, or the page would break
         raise RuntimeError("the standalone bundle contains '</script': it cannot be inlined")
@@ -98,13 +228,16 @@ def to_html(a: Any, weights: bool = False) -> str:
     return _PAGE.format(
         title=html.escape(f"transeasy-widget: {text}"),
         caption=html.escape(f"{a.model_name} · {len(a.tokens)} tokens · {text}"),
+        missing=html.escape(missing_note(data)),
         css=(STATIC / "widget.css").read_text(encoding="utf-8").replace("</", "<\\/"),
-        state=_json_for_script(state), replies=_json_for_script(replies(a, weights)), js=js, boot=_BOOT)
+        state=_json_for_script(state), manifest=_json_for_script(data.manifest), first=texts[0], rest=texts[1], js=js,
+        boot=_BOOT)
 
 
-def export_html(a: Any, path: str | Path, weights: bool = False) -> Path:
+def export_html(a: Any, path: str | Path, weights: bool = False, layers: Iterable[int] | None = None,
+                stage_mb: float = STAGE_MB, selection: dict[str, Any] | None = None) -> Path:
     """Write the standalone page; returns its path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_html(a, weights), encoding="utf-8")
+    out.write_text(to_html(a, weights, layers, stage_mb, selection), encoding="utf-8")
     return out

@@ -23,6 +23,21 @@ MAX_VALUES = 1 << 21
 MAX_SIDE = 4096
 
 
+# a non-finite float in a reply's JSON (strict JSON has no NaN or infinity) is written as one of these strings
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by "NaN", "Infinity" or "-Infinity" (docs/PROTOCOL.md)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else NON_FINITE[repr(value)]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def f16_bytes(t: torch.Tensor) -> bytes:
     """Little-endian float16, C order. Error: at most |x|·2⁻¹¹ (normal range) or 2⁻²⁵ (below it)."""
     return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy(), dtype="<f2").tobytes()
@@ -126,8 +141,12 @@ def _stage_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[byte
     if stage.kind == "pipeline":
         return {**base, "parity": a.verify().to_dict()}, []
     if stage.kind == "object" or name in ("sym_sent", "sym_tokens"):
-        value = a.trace[name]
-        text = a.tokens if name == "sym_tokens" else [str(value) if name == "sym_sent" else type(value).__name__]
+        if name == "sym_tokens":
+            text = a.tokens
+        elif name == "sym_sent":  # the text, or both texts of a pair
+            text = [a.text] if a.text_pair is None else [a.text, a.text_pair]
+        else:
+            text = [type(a.trace[name]).__name__]
         return {**base, "text": text}, []
     t, dims = stage_slice(a, name, layer, head)
     rows, cols = t.shape
@@ -152,16 +171,63 @@ def _stage_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[byte
 
 
 _HANDLERS = {"layer": _layer_reply, "overview": _overview_reply, "stage": _stage_reply}
+# the fields a request may carry, with their types: anything else is refused before a handler runs
+_FIELDS: dict[str, dict[str, type]] = {
+    "layer": {"variant": str, "layer": int},
+    "overview": {"variant": str},
+    "stage": {"stage": str, "layer": int, "head": int},
+}
+MAX_ID = 2**53  # ids are JavaScript numbers
+MAX_TEXT = 80  # a string field longer than this names nothing this widget has
 
 
-def answer(a: Any, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-    """The reply (content, buffers) to one request of the browser; an error reply for a bad request."""
+def _short(value: Any) -> str:
+    """A bounded repr for error messages: a request is never echoed back whole."""
+    text = repr(value)
+    return text if len(text) <= MAX_TEXT else f"{text[:MAX_TEXT]}… ({len(text)} characters)"
+
+
+def _malformed(request: Any) -> str | None:
+    """Why a message is not a well-formed request, or None when it is."""
+    if not isinstance(request, dict):
+        return f"a request is a JSON object, got {type(request).__name__}"
+    if request.get("type") != "request":
+        return f"type must be 'request', got {_short(request.get('type'))}"
     rid = request.get("id")
-    handler = _HANDLERS.get(request.get("what"))  # type: ignore[arg-type]
-    if request.get("type") != "request" or handler is None:
-        return {"type": "error", "id": rid, "message": f"Not a request this widget answers: {request!r}"}, []
+    if isinstance(rid, bool) or not isinstance(rid, int) or not -MAX_ID <= rid <= MAX_ID:
+        return f"id must be an integer, got {_short(rid)}"
+    what = request.get("what")
+    if not isinstance(what, str) or what not in _FIELDS:
+        return f"what must be one of {', '.join(_FIELDS)}, got {_short(what)}"
+    for key, kind in _FIELDS[what].items():
+        value = request.get(key)
+        if value is None and key in ("layer", "head") and what == "stage":
+            continue  # a stage without a layer (head) axis is asked for at 0
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"{key} of a {what} request must be {'an integer' if kind is int else 'a string'}, got {_short(value)}"
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            return f"{key} of a {what} request is too long ({len(value)} characters)"
+    return None
+
+
+def answer(a: Any, request: Any) -> tuple[dict[str, Any], list[bytes]]:
+    """The reply (content, buffers) to one message of the browser; an error reply, at once, for a bad one.
+
+    A reply never echoes the request back beyond a bounded repr of the offending field, and its JSON part is
+    strict JSON (non-finite floats as strings, see ``json_safe``).
+    """
+    rid = request.get("id") if isinstance(request, dict) else None
+    if isinstance(rid, bool) or not isinstance(rid, int) or not -MAX_ID <= rid <= MAX_ID:
+        rid = None  # not an id the browser could have sent: nobody waits for it
+    problem = _malformed(request)
+    if problem is not None:
+        return {"type": "error", "id": rid, "message": f"Not a request this widget answers: {problem}."}, []
     try:
-        content, buffers = handler(a, request)
+        content, buffers = _HANDLERS[request["what"]](a, request)
     except TransEasyError as err:
-        return {"type": "error", "id": rid, "message": str(err)}, []
-    return {"type": "reply", "id": rid, **content}, buffers
+        return {"type": "error", "id": rid, "message": _bounded(str(err))}, []
+    return json_safe({"type": "reply", "id": rid, **content}), buffers
+
+
+def _bounded(message: str, limit: int = 1000) -> str:
+    return message if len(message) <= limit else message[:limit] + "…"

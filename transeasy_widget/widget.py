@@ -26,6 +26,20 @@ def _bundle(name: str) -> Path:
     return path
 
 
+def first_paint(a: Any, layer: int, variant: str) -> dict[str, Any]:
+    """A pack (pack.py) with the overview of ``variant`` and the raw attention of ``layer`` (any variant of it
+    derives from that, and so does the selfattn_attention stage of that layer)."""
+    from .export import attention_pack, attention_stage
+    from .pack import Pack
+
+    pack = Pack()
+    manifest: dict[str, Any] = {"version": 1, "n_layers": a.trace.sizes["L"], "n_heads": a.trace.sizes["H"]}
+    manifest["attention"] = attention_pack(a, pack, [layer], [variant])
+    manifest["attention_stage"] = attention_stage(a)
+    manifest["chunks"] = pack.spans
+    return {"manifest": manifest, "data": pack.text()}
+
+
 def widget_meta(a: Any) -> dict[str, Any]:
     """Everything the front end needs before any tensor: sizes, labels of every variant, the stage registry."""
     sizes, att = a.trace.sizes, a.attentions
@@ -41,6 +55,14 @@ def widget_meta(a: Any) -> dict[str, Any]:
     }
 
 
+INDICES = ("layer", "head", "token")
+
+
+def _refuse_bool_index(name: str, value: Any) -> None:
+    if name in INDICES and isinstance(value, bool):
+        raise traitlets.TraitError(f"{name} must be an integer, got {value!r}.")
+
+
 class AttentionWidget(anywidget.AnyWidget):
     """Linked attention views of one analysis; ``layer``, ``head``, ``token``, ``variant``, ``stage`` sync both ways."""
 
@@ -53,23 +75,87 @@ class AttentionWidget(anywidget.AnyWidget):
     variant = traitlets.Unicode("raw").tag(sync=True)
     arcs_all_heads = traitlets.Bool(False).tag(sync=True)
     stage = traitlets.Unicode("selfattn_attention").tag(sync=True)
-    meta = traitlets.Dict().tag(sync=True)
+    # Python → browser only: read-only here, and refused from the front end (set_state)
+    meta = traitlets.Dict(read_only=True).tag(sync=True)
+
+    # What the first paint needs, in the page's compact form (pack.py): the overview of the selected variant and
+    # the raw attention of the selected layer. Saved with the notebook's widget state, it paints the widget
+    # without a kernel (a reopened notebook, nbconvert's HTML); it follows the selection. Python → browser only.
+    _first_paint = traitlets.Dict(read_only=True).tag(sync=True)
+
+    SELECTION = ("layer", "head", "token", "variant", "arcs_all_heads", "stage")
 
     def __init__(self, analysis: Any, **selection: Any):
         self._analysis = analysis
-        super().__init__(meta=widget_meta(analysis))
-        for name, value in selection.items():  # validated like any later assignment
-            setattr(self, name, value)
+        super().__init__()
+        self.select(**selection)
         self.on_msg(self._on_request)
+
+    @traitlets.default("meta")
+    def _meta(self) -> dict[str, Any]:
+        return widget_meta(self._analysis)
+
+    @traitlets.default("_first_paint")
+    def _first_paint_default(self) -> dict[str, Any]:
+        return first_paint(self._analysis, self.layer, self.variant)
+
+    @traitlets.observe("layer", "variant")
+    def _follow_selection(self, _change: Any) -> None:
+        if "_first_paint" in self._trait_values:  # not before it was first sent
+            self.set_trait("_first_paint", first_paint(self._analysis, self.layer, self.variant))
+
+    def select(self, **selection: Any) -> AttentionWidget:
+        """Sets the selection traits (validated like any assignment); an unknown keyword is a TypeError."""
+        unknown = [k for k in selection if k not in self.SELECTION]
+        if unknown:
+            raise TypeError(f"Unknown widget keyword{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+                            f"the selection keywords are {', '.join(self.SELECTION)} (meta is set from the analysis).")
+        for name, value in selection.items():  # held notifications skip a validator when == holds (False == 0)
+            _refuse_bool_index(name, value)
+        with self.hold_trait_notifications():
+            for name, value in selection.items():
+                setattr(self, name, value)
+        return self
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """An update from the front end. ``meta`` is refused, and so is any value a validator refuses; each refused
+        trait's valid value is sent back, so the browser shows what the kernel holds instead of what it asked for."""
+        refused = [k for k, v in sync_data.items()
+                   if k in ("meta", "_first_paint") or (k in INDICES and isinstance(v, bool))]
+        data = {k: v for k, v in sync_data.items() if k not in refused}
+        try:
+            super().set_state(data)
+        except traitlets.TraitError:  # nothing was applied (traitlets rolls back): take the valid keys one by one
+            for name, value in data.items():
+                try:
+                    super().set_state({name: value})
+                except traitlets.TraitError:
+                    refused.append(name)
+        if refused:
+            self.send_state(refused)
 
     @property
     def analysis(self) -> Any:
         return self._analysis
 
+    def save_html(self, path: str | Path, **options: Any) -> Path:
+        """A self-contained page of this widget as it is now (its selection); ``options`` as ``export_html``'s
+        (``layers=``, ``stage_mb=``, ``weights=``). Returns the page's path."""
+        from .export import export_html
+
+        selection = {name: getattr(self, name) for name in self.SELECTION}
+        return export_html(self._analysis, path, selection=selection, **options)
+
     def _on_request(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "request":
+        """Every message gets a reply at once: the data, or an error the browser shows instead of waiting."""
+        try:
             reply, buffers = answer(self._analysis, content)
-            self.send(reply, buffers)
+        except Exception as err:  # a defect, not bad input: the browser must still hear of it
+            self.log.exception("transeasy-widget: a request failed")
+            rid = content.get("id") if isinstance(content, dict) and isinstance(content.get("id"), int) else None
+            reply, buffers = {"type": "error", "id": rid, "message": f"The kernel failed on this request: "
+                                                                     f"{type(err).__name__}: {str(err)[:300]}"}, []
+        self.send(reply, buffers)
 
     def _size(self, key: str) -> int:
         return int(self.meta["n_layers" if key == "layer" else "n_heads"])
@@ -81,6 +167,8 @@ class AttentionWidget(anywidget.AnyWidget):
     def _valid_index(self, proposal: Any) -> int:
         key, value = proposal["trait"].name, proposal["value"]
         size = self._size(key)
+        if isinstance(value, bool):
+            raise traitlets.TraitError(f"{key} must be an integer in 0..{size - 1}, got {value!r}.")
         if not 0 <= value < size:
             raise traitlets.TraitError(f"{key} must be in 0..{size - 1} (this model has {size} {key}s), got {value}.")
         return int(value)
@@ -88,7 +176,7 @@ class AttentionWidget(anywidget.AnyWidget):
     @traitlets.validate("token")
     def _valid_token(self, proposal: Any) -> int:
         value, m = proposal["value"], len(self._labels())
-        if not -1 <= value < m:
+        if isinstance(value, bool) or not -1 <= value < m:
             raise traitlets.TraitError(
                 f"token must be -1 (none) or in 0..{m - 1} (the {self.variant} view has {m} rows), got {value}.")
         return int(value)

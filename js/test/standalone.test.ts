@@ -50,3 +50,15 @@ describe("standalone model", () => {
     expect(el.querySelector(".tw-root")).toBeNull();
   });
 });
+
+describe("the page's data texts", () => {
+  it("reads each part from its element, once", async () => {
+    const { pageTexts } = await import("../standalone");
+    document.body.innerHTML = '<script type="text/plain" id="tw-t-0">AAAA</script><script type="text/plain" id="tw-t-1">BBBB</script>';
+    const read = pageTexts("tw-t-");
+    expect(await read(0)).toBe("AAAA");
+    expect(await read(1)).toBe("BBBB");
+    document.getElementById("tw-t-1")!.textContent = "changed";
+    expect(await read(1)).toBe("BBBB");
+  });
+});

@@ -50,7 +50,8 @@ def test_hostile_text_in_the_exported_page(tmp_path, open_page, network):
     expect(w.page.locator(".tw-page-caption")).to_contain_text(TEXT)
     assert TEXT in w.page.title()
     shows_as_text_and_runs_nothing(w)
-    assert w.page.evaluate("document.scripts.length") == 4  # the page's own: state, replies, bundle, boot
+    # the page's own: state, pack manifest, the first paint's data, bundle, boot, the rest of the data
+    assert w.page.evaluate("document.scripts.length") == 6
     assert w.page.evaluate("document.querySelectorAll('img').length") == 0
     w.shoot("export-hostile-text")
     assert not network.errors, network.errors
