@@ -11,8 +11,8 @@ import pytest
 
 import transeasy_widget as tw
 from tests.conftest import random_bert, wordpiece_tokenizer
+from tests.decoders import f16 as from_f16
 from transeasy_widget.export import replies, to_html
-from transeasy_widget.payload import from_f16
 
 EVIL = "The cat <img src=x onerror=alert(1)> sat </script> on the mat."
 
