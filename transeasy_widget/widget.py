@@ -125,7 +125,7 @@ class AttentionWidget(anywidget.AnyWidget):
     @traitlets.validate("panels")
     def _valid_panels(self, proposal: Any) -> list[str]:
         value = proposal["value"]
-        if isinstance(value, str) or not all(isinstance(p, str) and p in PANELS for p in value):
+        if not all(isinstance(p, str) and p in PANELS for p in value):
             raise traitlets.TraitError(f"panels must be a list of {', '.join(PANELS)}, got {value!r}.")
         return [p for p in PANELS if p in value]  # in display order, each once
 
