@@ -104,7 +104,7 @@ def analysis(model: Any, tokenizer: Any, n: int) -> Any:
 
 def needed_replies(a: Any) -> dict[str, dict[str, Any]]:
     """The replies the measured page asks for, filed under the page's request keys (js/standalone.ts requestKey)."""
-    from transeasy_widget.export import _key
+    from transeasy_widget.payload import request_key as _key
     from transeasy_widget.payload import answer
 
     heads = a.trace.sizes["H"]

@@ -68,35 +68,40 @@ export function fillFromFloat(
 }
 
 /**
- * Tiles L×H uint8 thumbnails (t×t each, layer-major) into an overview canvas buffer of
- * geometry `g`; gaps get `gapColor`. Returns how many thumbnail pixels are above zero.
+ * Tiles L×H uint8 thumbnails (t×t each, layer-major, 255 = the reply's vmax) into an overview canvas buffer of
+ * geometry `g`, each drawn at g.thumb px (nearest value under each pixel); value v of head i is coloured as
+ * v · gain[i] (1: the shared scale; vmax / head max: each head on its own). Gaps get `gapColor`.
  */
 export function fillOverview(
   out: Uint32Array,
   g: OverviewGeometry,
   data: Uint8Array,
+  t: number,
   lut: Uint32Array,
   gapColor: number,
-): number {
+  gain: readonly number[] = [],
+): void {
   out.fill(gapColor);
-  const t = g.thumb;
+  const side = g.thumb;
   const n = lut.length;
-  let lit = 0;
+  const src = new Int32Array(side);
+  for (let x = 0; x < side; x++) src[x] = Math.min(t - 1, Math.floor((x * t) / side));
   for (let l = 0; l < g.layers; l++) {
     for (let h = 0; h < g.heads; h++) {
       const [x0, y0] = thumbOrigin(g, l, h);
-      const base = (l * g.heads + h) * t * t;
-      for (let r = 0; r < t; r++) {
+      const head = l * g.heads + h;
+      const base = head * t * t;
+      const k = ((gain[head] ?? 1) * n) / 256;
+      for (let r = 0; r < side; r++) {
         const row = (y0 + r) * g.width + x0;
-        for (let c = 0; c < t; c++) {
-          const v = data[base + r * t + c] ?? 0;
-          if (v > 0) lit++;
-          out[row + c] = lut[n === 256 ? v : Math.min(n - 1, Math.floor((v / 255) * n))]!;
+        const srow = base + src[r]! * t;
+        for (let c = 0; c < side; c++) {
+          const v = data[srow + src[c]!] ?? 0;
+          out[row + c] = lut[Math.min(n - 1, Math.floor(v * k))]!;
         }
       }
     }
   }
-  return lit;
 }
 
 /** Bar lengths in pixels for per-row norms, the largest norm filling `width`. */

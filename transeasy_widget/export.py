@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .payload import answer
+from .payload import answer, request_key
 from .widget import STATIC, _bundle
 
 # Boot script of the page. The client asks for a stage that has no layer (head) axis with layer (head) 0, so
@@ -67,14 +67,6 @@ def _requests(a: Any, weights: bool) -> list[dict[str, Any]]:
     return out
 
 
-def _key(req: dict[str, Any]) -> str:  # the page's requestKey (js/standalone.ts)
-    if req["what"] == "layer":
-        return f"layer|{req['variant']}|{req['layer']}"
-    if req["what"] == "overview":
-        return f"overview|{req['variant']}"
-    return f"stage|{req['stage']}|{req['layer']}|{req['head']}"
-
-
 def replies(a: Any, weights: bool = False) -> dict[str, dict[str, Any]]:
     """Every reply the page can ask for, filed under the page's request keys."""
     table: dict[str, dict[str, Any]] = {}
@@ -83,7 +75,7 @@ def replies(a: Any, weights: bool = False) -> dict[str, dict[str, Any]]:
         if content["type"] != "reply":
             raise RuntimeError(content.get("message", "export failed"))
         content = {k: v for k, v in content.items() if k not in ("type", "id")}
-        table[_key(req)] = {"content": content, "buffers": [base64.b64encode(b).decode("ascii") for b in buffers]}
+        table[request_key(req)] = {"content": content, "buffers": [base64.b64encode(b).decode("ascii") for b in buffers]}
     return table
 
 

@@ -194,6 +194,15 @@ def _row_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]
     return content, [f32_bytes(torch.cat([q[None], keys, products]))]
 
 
+def request_key(req: dict[str, Any]) -> str:
+    """The one key of a request (docs/PROTOCOL.md, "Request keys"; js/client.ts requestKey is the browser's):
+    the exported page files its replies under it."""
+    what = req.get("what")
+    fields = {"layer": ("variant", "layer"), "overview": ("variant",), "stage": ("stage", "layer", "head"),
+              "row": ("layer", "head", "query")}.get(str(what), ())
+    return "|".join([str(what), *(str(req.get(f)) for f in fields)])
+
+
 _HANDLERS = {"layer": _layer_reply, "overview": _overview_reply, "stage": _stage_reply, "row": _row_reply}
 
 
