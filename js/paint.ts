@@ -160,26 +160,3 @@ export function arcBuckets(
 export function arcThreshold(m: number): number {
   return m <= 32 ? 0 : m <= 128 ? 0.01 : 0.03;
 }
-
-/**
- * A colour domain that a few outliers cannot wash out: the `q` quantile of |v| (signed: ±that),
- * or [min(0, low quantile), high quantile] for non-negative data; from a strided sample of at most 20 000 values.
- */
-export function robustDomain(values: Float32Array, signed: boolean, q = 0.99): [number, number] {
-  const stride = Math.max(1, Math.floor(values.length / 20000));
-  const sample: number[] = [];
-  for (let i = 0; i < values.length; i += stride) {
-    const v = values[i]!;
-    if (Number.isFinite(v)) sample.push(signed ? Math.abs(v) : v);
-  }
-  if (sample.length === 0) return signed ? [-1, 1] : [0, 1];
-  sample.sort((a, b) => a - b);
-  const at = (p: number) => sample[Math.min(sample.length - 1, Math.max(0, Math.round(p * (sample.length - 1))))]!;
-  if (signed) {
-    const a = at(q) || sample[sample.length - 1]! || 1;
-    return [-a, a];
-  }
-  const lo = Math.min(0, at(1 - q));
-  const hi = at(q) > lo ? at(q) : sample[sample.length - 1]! > lo ? sample[sample.length - 1]! : lo + 1;
-  return [lo, hi];
-}

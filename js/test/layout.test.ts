@@ -49,7 +49,8 @@ describe("hit tests", () => {
   it("sizes the heatmap with whole cells for short inputs and ≥ 1 px for long ones", () => {
     expect(heatmapSide(11, 480)).toBe(396);
     expect(heatmapSide(512, 480)).toBe(512);
-    expect(heatmapSide(20, 480)).toBe(480);
+    expect(heatmapSide(20, 480)).toBe(440);
+    expect(heatmapSide(20, 300)).toBe(300);
   });
 
   it("finds a sentence pair's boundary", () => {
