@@ -75,7 +75,7 @@ describe("painting (with a stub 2-D context)", () => {
     expect(darkness(pixel(heat, 3, 0))).toBeGreaterThan(darkness(pixel(heat, 0, 0)) + 100);
     expect(pixel(heat, 4, 1)).toEqual(pixel(heat, 3, 0));
     expect(calls(el.querySelector(".tw-ov-canvas")!).putImageData).toBe(1);
-    const arcs = el.querySelector<HTMLCanvasElement>(".tw-arcs canvas")!;
+    const arcs = el.querySelector<HTMLCanvasElement>(".tw-arcs-canvas")!;
     expect(arcs.dataset.lines).toBe("25");
     expect(calls(arcs).fillText).toBe(10); // 5 labels on each side
   });
@@ -99,14 +99,14 @@ describe("painting (with a stub 2-D context)", () => {
     expect(root.dataset.lastSwitchMs).toBeDefined();
     m.pythonSet("token", 3);
     await settle(40);
-    expect(el.querySelector<HTMLCanvasElement>(".tw-arcs canvas")!.dataset.lines).toBe("5");
+    expect(el.querySelector<HTMLCanvasElement>(".tw-arcs-canvas")!.dataset.lines).toBe("5");
     m.pythonSet("arcs_all_heads", true);
     await settle(40);
-    expect(el.querySelector<HTMLCanvasElement>(".tw-arcs canvas")!.dataset.lines).toBe("15");
+    expect(el.querySelector<HTMLCanvasElement>(".tw-arcs-canvas")!.dataset.lines).toBe("15");
     expect(el.querySelectorAll(".tw-arcs-legend .tw-arcs-chip")).toHaveLength(3);
     el.querySelector<HTMLElement>(".tw-arcs-chip[data-head='1']")!.click(); // hide head 1's arcs
     await settle(40);
-    expect(el.querySelector<HTMLCanvasElement>(".tw-arcs canvas")!.dataset.lines).toBe("10");
+    expect(el.querySelector<HTMLCanvasElement>(".tw-arcs-canvas")!.dataset.lines).toBe("10");
   });
 
   it("paints a signed stage with the diverging scale", async () => {
