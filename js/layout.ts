@@ -45,9 +45,9 @@ export function heatmapSide(m: number, available: number): number {
 /** Widths of the fixed parts around the maps (CSS px), shared by the views and the layout below. */
 export const HEATMAP_ROW_LABELS = 64;
 export const HEATMAP_COL_LABELS = 56;
-export const OVERVIEW_ROW_LABELS = 24;
-export const PANEL_GAP = 16;
-const MIN_SIDE = 220;
+export const OVERVIEW_ROW_LABELS = 20;
+export const PANEL_GAP = 12;
+const MIN_SIDE = 200;
 const OVERVIEW_MAX_HEIGHT = 440;
 
 export interface MainLayout {

@@ -52,8 +52,12 @@ export function mountRowView(ctx: ViewContext): View {
   const vecBar = colorBar(64);
   const prodBar = colorBar(64);
   const softBar = colorBar(64);
-  bars.append(h("span", "tw-row-barname", "q, k:"), vecBar.el, h("span", "tw-row-barname", "q∘k:"), prodBar.el,
-    h("span", "tw-row-barname", "softmax:"), softBar.el);
+  const named = (name: string, bar: HTMLElement) => {
+    const unit = h("span", "tw-row-barunit");
+    unit.append(h("span", "tw-row-barname", name), bar);
+    return unit;
+  };
+  bars.append(named("q, k", vecBar.el), named("q∘k", prodBar.el), named("softmax", softBar.el));
   const status = h("div", "tw-row-status");
   const grid = h("div", "tw-row-grid");
   const scroller = h("div", "tw-row-scroll");

@@ -303,7 +303,6 @@ export function mountStages(ctx: ViewContext): View {
       t.style.left = `${j * cells.cw}px`;
       colAxis.appendChild(t);
     }
-    colAxis.appendChild(h("span", "tw-stage-axisname", dims[1] ? `${dims[1]} →` : ""));
     writeColumns();
     markRow();
   };
@@ -312,8 +311,10 @@ export function mountStages(ctx: ViewContext): View {
     const data = shown;
     if (!data?.values) return;
     const cs = Number(data.content.col_step ?? 1) || 1;
+    const dims = Array.isArray(data.content.dims) ? (data.content.dims as unknown[]).map(String) : [];
     const text = columnRange(data.cols, cells.cw, scroll.scrollLeft, scroll.clientWidth || plotWidth());
-    pCols.textContent = text && cs > 1 ? `${text} (each column the mean of ${cs})` : text;
+    const axis = dims[1] ? `${dims[1]} → ` : "";
+    pCols.textContent = text && cs > 1 ? `${axis}${text} (each column the mean of ${cs})` : text && `${axis}${text}`;
   };
 
   /** The selected token's row, where the rows are the tokens (row_labels sent). */

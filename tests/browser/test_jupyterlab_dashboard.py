@@ -31,7 +31,7 @@ def test_dashboard_grid_and_widget_select_each_other(lab_server, open_notebook):
     grid_cell(page, 3, 4).click()
     expect(w.root).to_have_attribute("data-layer", "3", timeout=30_000)
     expect(w.root).to_have_attribute("data-head", "4")
-    expect(w.part(".tw-hm-canvas")).to_have_attribute("data-head", "4")
+    expect(w.part(".tw-heatmap .tw-title")).to_have_text("Attention · layer 3 · head 4 · raw")
     assert nb.kernel("(d.widget.layer, d.widget.head, d.grid.selected.tolist())") == "(3, 4, [[3, 4]])"
 
     # a click on a head in the widget's overview marks the grid
