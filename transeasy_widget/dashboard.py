@@ -43,13 +43,19 @@ class _GridHeatMap(bq.GridHeatMap):
         return None if value is None else np.asarray(value, dtype=np.int64).reshape(-1, 2)
 
 
-class Dashboard(ipw.HBox):
-    """The attention widget and two bqplot figures, linked. ``stat`` and ``line`` choose what the panels show."""
+class Dashboard(ipw.VBox):
+    """Two bqplot figures (a layer×head grid of a head statistic, a per-layer line) ABOVE the attention widget, so a
+    click in a panel and its effect in the widget are on one screen; linked both ways. ``stat`` and ``line`` choose
+    what the panels show."""
 
     stat = traitlets.Unicode("entropy")
     line = traitlets.Unicode("mean entropy")
 
     def __init__(self, a: Any, stat: str = "entropy", line: str = "mean entropy"):
+        if stat not in GRID_STATS:
+            raise traitlets.TraitError(f"stat must be one of {', '.join(GRID_STATS)}, got {stat!r}.")
+        if line not in LINES:
+            raise traitlets.TraitError(f"line must be one of {', '.join(LINES)}, got {line!r}.")
         self.analysis, self.widget = a, a.widget()
         layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
         self._layers = np.arange(layers)
@@ -65,11 +71,13 @@ class Dashboard(ipw.HBox):
             marks=[self.grid], title=f"{stat} per head",
             axes=[bq.Axis(scale=self.grid.scales["column"], label="head"),
                   bq.Axis(scale=self.grid.scales["row"], orientation="vertical", label="layer"),
-                  bq.ColorAxis(scale=self.grid.scales["color"], orientation="vertical", side="right")],
-            fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 70},
-            layout=ipw.Layout(width="420px", height="360px"))
+                  # a few short ticks, away from the grid: the labels never print over each other
+                  bq.ColorAxis(scale=self.grid.scales["color"], orientation="vertical", side="right",
+                               tick_format=".2f", num_ticks=5, offset={"value": 12})],
+            fig_margin={"top": 36, "bottom": 40, "left": 50, "right": 80},
+            layout=ipw.Layout(width="440px", height="300px"))
 
-        x, y = bq.LinearScale(), bq.LinearScale()
+        x, y = bq.LinearScale(min=-0.5, max=layers - 0.5), bq.LinearScale()
         values = layer_series(a, line)
         self.points = bq.Scatter(x=self._layers, y=values, scales={"x": x, "y": y}, interactions={"click": "select"},
                                  selected_style={"fill": "red", "stroke": "red"}, default_size=48)
@@ -78,19 +86,25 @@ class Dashboard(ipw.HBox):
                                colors=["red"], line_style="dashed")
         self.line_figure = bq.Figure(
             marks=[self.curve, self.points, self.marker], title=line,
-            axes=[bq.Axis(scale=x, label="layer", tick_format="d"), bq.Axis(scale=y, orientation="vertical")],
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
-            layout=ipw.Layout(width="420px", height="260px"))
+            # one tick per layer, as integers (a linear axis would also tick the halves: "0 1 1 2 2 …")
+            axes=[bq.Axis(scale=x, label="layer", tick_format="d", tick_values=self._layers),
+                  bq.Axis(scale=y, orientation="vertical", tick_format=".3g")],
+            fig_margin={"top": 36, "bottom": 40, "left": 60, "right": 20},
+            layout=ipw.Layout(width="440px", height="300px"))
 
-        self.stat_choice = ipw.Dropdown(options=[(f"{s}: {DESCRIPTIONS[s]}", s) for s in GRID_STATS], value=stat,
-                                        description="statistic", layout=ipw.Layout(width="410px"))
+        # the dropdowns show the short names; the description of the chosen one is written out in full below
+        self.stat_choice = ipw.Dropdown(options=list(GRID_STATS), value=stat, description="statistic",
+                                        layout=ipw.Layout(width="260px"))
+        self.stat_help = ipw.HTML(layout=ipw.Layout(width="440px"))
         self.line_choice = ipw.Dropdown(options=list(LINES), value=line, description="per layer",
-                                        layout=ipw.Layout(width="410px"))
-        # the panels wrap below the widget where the notebook is too narrow for both side by side
-        super().__init__([self.widget, ipw.VBox([self.stat_choice, self.grid_figure, self.line_choice,
-                                                 self.line_figure])],
-                         layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"))
+                                        layout=ipw.Layout(width="260px"))
+        self.line_help = ipw.HTML(layout=ipw.Layout(width="440px"))
+        panels = ipw.HBox([ipw.VBox([self.stat_choice, self.stat_help, self.grid_figure]),
+                           ipw.VBox([self.line_choice, self.line_help, self.line_figure])],
+                          layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"))
+        super().__init__([panels, self.widget])
         self.stat, self.line = stat, line
+        self._describe()
         traitlets.link((self.stat_choice, "value"), (self, "stat"))
         traitlets.link((self.line_choice, "value"), (self, "line"))
         self.grid.observe(self._on_grid_click, names=["selected"])
@@ -98,15 +112,32 @@ class Dashboard(ipw.HBox):
         self.widget.observe(self._on_selection, names=["layer", "head"])
         self._on_selection(None)
 
+    @traitlets.validate("stat")
+    def _valid_stat(self, proposal: Any) -> str:
+        if proposal["value"] not in GRID_STATS:
+            raise traitlets.TraitError(f"stat must be one of {', '.join(GRID_STATS)}, got {proposal['value']!r}.")
+        return str(proposal["value"])
+
+    @traitlets.validate("line")
+    def _valid_line(self, proposal: Any) -> str:
+        if proposal["value"] not in LINES:
+            raise traitlets.TraitError(f"line must be one of {', '.join(LINES)}, got {proposal['value']!r}.")
+        return str(proposal["value"])
+
+    def _describe(self) -> None:
+        import html
+
+        self.stat_help.value = f"<small>{html.escape(DESCRIPTIONS[self.stat])}</small>"
+        self.line_help.value = f"<small>{html.escape(LINES[self.line])}</small>"
+
     def _grid_values(self, stat: str) -> np.ndarray:
-        if stat not in GRID_STATS:
-            raise traitlets.TraitError(f"stat must be one of {', '.join(GRID_STATS)}, got {stat!r}.")
         return self.analysis.head_stats[stat].numpy()
 
     @traitlets.observe("stat")
     def _show_stat(self, change: Any) -> None:
         self.grid.color = self._grid_values(change["new"])
         self.grid_figure.title = f"{change['new']} per head"
+        self._describe()
 
     @traitlets.observe("line")
     def _show_line(self, change: Any) -> None:
@@ -116,6 +147,7 @@ class Dashboard(ipw.HBox):
             self.curve.y = values
         self.line_figure.title = change["new"]
         self._mark_layer()
+        self._describe()
 
     def _on_grid_click(self, change: Any) -> None:
         selected = change["new"]
