@@ -104,8 +104,8 @@ def analysis(model: Any, tokenizer: Any, n: int) -> Any:
 
 def needed_replies(a: Any) -> dict[str, dict[str, Any]]:
     """The replies the measured page asks for, filed under the page's request keys (js/standalone.ts requestKey)."""
-    from transeasy_widget.payload import request_key as _key
     from transeasy_widget.payload import answer
+    from transeasy_widget.payload import request_key as _key
 
     heads = a.trace.sizes["H"]
     requests = [{"what": "overview", "variant": "raw"}, {"what": "layer", "variant": "raw", "layer": 0},

@@ -93,3 +93,7 @@ def test_the_axes_read_as_integers_and_the_descriptions_are_whole(dash):
     assert list(dash.stat_choice.options) == list(GRID_STATS)  # short names: nothing for the dropdown to cut
     dash.stat = "cls"
     assert DESCRIPTIONS["cls"].replace("<", "&lt;").replace(">", "&gt;") in dash.stat_help.value
+    # the colour bar's printed ends are the statistic's range, and the scale spans exactly that
+    cls = dash.analysis.head_stats["cls"].numpy()
+    assert f"cls: {cls.min():.3g}</span>" in dash.grid_legend.value and f"<span>{cls.max():.3g}</span>" in dash.grid_legend.value
+    assert (dash.grid.scales["color"].min, dash.grid.scales["color"].max) == pytest.approx((cls.min(), cls.max()))

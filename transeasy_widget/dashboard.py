@@ -3,6 +3,7 @@ linked both ways through traitlets: a click in a panel selects in the widget, th
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import bqplot as bq
@@ -11,6 +12,9 @@ import numpy as np
 import traitlets
 
 from .headstats import DESCRIPTIONS
+
+# bqplot's "viridis" scheme as a CSS gradient, for the grid's colour bar
+_VIRIDIS = "linear-gradient(to right, #440154, #3b528b, #21918c, #5ec962, #fde725)"
 
 # statistics offered in the grid (the issue's four first), and the per-layer lines
 GRID_STATS = ("entropy", "distance_abs", "cls", "sep", "punct", "self", "prev", "next", "distance_directed")
@@ -70,11 +74,8 @@ class Dashboard(ipw.VBox):
         self.grid_figure = bq.Figure(
             marks=[self.grid], title=f"{stat} per head",
             axes=[bq.Axis(scale=self.grid.scales["column"], label="head"),
-                  bq.Axis(scale=self.grid.scales["row"], orientation="vertical", label="layer"),
-                  # a few short ticks, away from the grid: the labels never print over each other
-                  bq.ColorAxis(scale=self.grid.scales["color"], orientation="vertical", side="right",
-                               tick_format=".2f", num_ticks=5, offset={"value": 12})],
-            fig_margin={"top": 36, "bottom": 40, "left": 50, "right": 80},
+                  bq.Axis(scale=self.grid.scales["row"], orientation="vertical", label="layer")],
+            fig_margin={"top": 36, "bottom": 40, "left": 50, "right": 20},
             layout=ipw.Layout(width="440px", height="300px"))
 
         x, y = bq.LinearScale(min=-0.5, max=layers - 0.5), bq.LinearScale()
@@ -96,10 +97,13 @@ class Dashboard(ipw.VBox):
         self.stat_choice = ipw.Dropdown(options=list(GRID_STATS), value=stat, description="statistic",
                                         layout=ipw.Layout(width="260px"))
         self.stat_help = ipw.HTML(layout=ipw.Layout(width="440px"))
+        # the grid's colour bar, written as HTML: bqplot's own ColorAxis prints its labels over each other in a
+        # figure this size; the scale's ends are set to the statistic's range, the numbers printed beside it
+        self.grid_legend = ipw.HTML(layout=ipw.Layout(width="440px"))
         self.line_choice = ipw.Dropdown(options=list(LINES), value=line, description="per layer",
                                         layout=ipw.Layout(width="260px"))
         self.line_help = ipw.HTML(layout=ipw.Layout(width="440px"))
-        panels = ipw.HBox([ipw.VBox([self.stat_choice, self.stat_help, self.grid_figure]),
+        panels = ipw.HBox([ipw.VBox([self.stat_choice, self.stat_help, self.grid_figure, self.grid_legend]),
                            ipw.VBox([self.line_choice, self.line_help, self.line_figure])],
                           layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"))
         super().__init__([panels, self.widget])
@@ -125,10 +129,15 @@ class Dashboard(ipw.VBox):
         return str(proposal["value"])
 
     def _describe(self) -> None:
-        import html
-
         self.stat_help.value = f"<small>{html.escape(DESCRIPTIONS[self.stat])}</small>"
         self.line_help.value = f"<small>{html.escape(LINES[self.line])}</small>"
+        values = np.asarray(self.grid.color, dtype=float)
+        lo, hi = float(values.min()), float(values.max())
+        self.grid.scales["color"].min, self.grid.scales["color"].max = lo, hi if hi > lo else lo + 1
+        self.grid_legend.value = (
+            '<div style="display:flex;align-items:center;gap:6px;margin-left:50px;font-size:11px">'
+            f"<span>{self.stat}: {lo:.3g}</span><span style=\"width:160px;height:10px;background:{_VIRIDIS}\"></span>"
+            f"<span>{hi:.3g}</span></div>")
 
     def _grid_values(self, stat: str) -> np.ndarray:
         return self.analysis.head_stats[stat].numpy()
