@@ -62,14 +62,14 @@ export interface MainLayout {
 }
 
 /**
- * The main views in `width` px: the overview beside the heatmap where its thumbnails get ≥ 14 px (up to 64), the
- * heatmap taking the rest (≥ 220 px); otherwise the overview on its own row, as wide as the widget. The overview
- * is never taller than 440 px (12 layers: 34 px thumbnails).
+ * The main views in `width` px: the overview beside the heatmap where its thumbnails get ≥ 14 px (at most 48, as
+ * bertviz's model view; beyond that the heatmap needs the room more), the heatmap taking the rest (≥ 200 px);
+ * otherwise the overview on its own row, as wide as the widget. The overview is never taller than 440 px.
  */
 export function mainLayout(width: number, m: number, layers: number, heads: number, gap = 2): MainLayout {
   const w = Math.max(200, width);
   const byHeight = Math.floor(OVERVIEW_MAX_HEIGHT / Math.max(1, layers)) - gap;
-  const fit = (room: number) => Math.min(64, byHeight, Math.floor(room / Math.max(1, heads)) - gap);
+  const fit = (room: number) => Math.min(48, byHeight, Math.floor(room / Math.max(1, heads)) - gap);
   const besideThumb = fit(w - HEATMAP_ROW_LABELS - MIN_SIDE - PANEL_GAP - OVERVIEW_ROW_LABELS);
   const arcs = Math.min(380, w);
   if (besideThumb >= 14) {
