@@ -9,8 +9,8 @@ opened from a file:// URL in Debian's Chromium (headless, every non-file request
 every layer of every variant and every stage: at 512 tokens the attention layers alone are 5 variants × 12 layers ×
 12 heads × 512² float16 ≈ 377 MB (≈ 503 MB in base64), too large to be practical (the table prints the estimate).
 So the page answers from a precomputed table holding only what the measurement asks for: the overview and layer 0
-of the raw variant, and the default stage (selfattn_attention) of layer 0 for every head, which the stage panel
-asks for on each head switch, as the live widget does. The boot script is the export's own with one line in front
+of the raw variant: the default view (overview, heatmap, arcs; the stage viewer and row view start closed and ask
+for nothing). The boot script is the export's own with one line in front
 that records performance.now() before it parses the embedded state and mounts the widget.
 
 Rows (measured beside a budget; ratio = measured / budget):
@@ -66,7 +66,6 @@ new MutationObserver((records) => {
 SWITCHES = """
 async (count) => {
   const root = document.querySelector(".tw-root");
-  const canvas = root.querySelector(".tw-hm-canvas");
   const arcs = root.querySelector(".tw-arcs-canvas");
   const select = root.querySelector(".tw-head select");
   const heads = select.options.length;
@@ -78,10 +77,11 @@ async (count) => {
     const next = (head + 1) % heads;
     await frame();
     await sleep(Math.random() * 12);
+    delete root.dataset.lastSwitchMs;  // the heatmap writes it when the new head's pixels are in
     select.value = String(next);
     select.dispatchEvent(new Event("change"));
-    while (canvas.dataset.head !== String(next)) await frame();
-    await frame();  // the arcs (same frame) and the stage panel (its reply comes later) have painted
+    while (root.dataset.lastSwitchMs === undefined) await frame();
+    await frame();  // the arcs (same frame) have painted
     await frame();
     out.push({ paint: Number(root.dataset.lastPaintMs), switch: Number(root.dataset.lastSwitchMs),
                arcs: Number(arcs.dataset.paintMs) });
@@ -103,13 +103,11 @@ def analysis(model: Any, tokenizer: Any, n: int) -> Any:
 
 
 def needed_replies(a: Any) -> dict[str, dict[str, Any]]:
-    """The replies the measured page asks for, filed under the page's request keys (js/standalone.ts requestKey)."""
+    """The replies the measured page asks for, filed under the protocol's request keys (payload.request_key)."""
     from transeasy_widget.payload import answer
     from transeasy_widget.payload import request_key as _key
 
-    heads = a.trace.sizes["H"]
-    requests = [{"what": "overview", "variant": "raw"}, {"what": "layer", "variant": "raw", "layer": 0},
-                *({"what": "stage", "stage": "selfattn_attention", "layer": 0, "head": h} for h in range(heads))]
+    requests = [{"what": "overview", "variant": "raw"}, {"what": "layer", "variant": "raw", "layer": 0}]
     out = {}
     for req in requests:
         content, buffers = answer(a, {"type": "request", "id": 0, **req})
@@ -158,7 +156,7 @@ def measure_page(browser: Any, path: Path, loads: int, switches: int) -> dict[st
         page.wait_for_function("window.__twFirstPaint !== null", timeout=120_000)
         first.append(page.evaluate("window.__twFirstPaint - window.__twMount"))
         if i == loads - 1:  # switches on the last (warm) load
-            page.wait_for_function("document.querySelector('.tw-stage-canvas').dataset.painted === '1'", timeout=60_000)
+            page.wait_for_function("document.querySelector('.tw-arcs-canvas').dataset.paintMs !== undefined", timeout=60_000)
             timings = page.evaluate(SWITCHES, switches)
         context.close()
         if errors or refused:
