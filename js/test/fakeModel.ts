@@ -202,6 +202,28 @@ export function responderFor(meta: Record<string, unknown>): Responder {
         buffers: [data.buffer],
       };
     }
+    if (req.what === "row") {
+      // q = (1, 2, …), k_j = (j, j, …): q·k_j = j · Σq; softmax of the scaled scores
+      const n = meta.n_tokens as number;
+      const dh = 4;
+      const values = new Float32Array((2 * n + 1) * dh);
+      for (let c = 0; c < dh; c++) values[c] = c + 1;
+      for (let j = 0; j < n; j++) for (let c = 0; c < dh; c++) {
+        values[(1 + j) * dh + c] = j;
+        values[(1 + n + j) * dh + c] = j * (c + 1);
+      }
+      const dot = Array.from({ length: n }, (_, j) => j * 10);
+      const scaled = dot.map((d) => d / 2);
+      const e = scaled.map((s) => Math.exp(s - Math.max(...scaled)));
+      const softmax = e.map((x) => x / e.reduce((a, b) => a + b, 0));
+      const buf = new DataView(new ArrayBuffer(values.length * 4));
+      values.forEach((v, i) => buf.setFloat32(i * 4, v, true));
+      return {
+        content: { what: "row", layer: req.layer, head: req.head, query: req.query, n, dh, labels: meta.tokens,
+                   dtype: "float32", shape: [2 * n + 1, dh], dot, scaled, softmax, scale: 0.5 },
+        buffers: [buf.buffer],
+      };
+    }
     if (req.what === "stage") {
       if (String(req.stage).startsWith("pipeline")) {
         return { content: { what: "stage", stage: req.stage, parity: { max_abs_diff: 1.2e-7, equal: true } } };
