@@ -3,7 +3,7 @@
 
 import { colorBar } from "./colorbar";
 import type { OverviewData } from "./client";
-import { packRGBA } from "./colors";
+import { cssColor, packRGBA } from "./colors";
 import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
 import { OVERVIEW_ROW_LABELS, type OverviewGeometry, overviewGeometry, overviewHit, thinnedIndices, thumbOrigin } from "./layout";
 import { fillOverview } from "./paint";
@@ -26,7 +26,11 @@ export function mountOverview(ctx: ViewContext): OverviewView {
   const titleRow = h("div", "tw-titlerow");
   const title = h("div", "tw-title");
   const bar = colorBar(72);
-  titleRow.append(title, bar.el);
+  // thumbnails as small heatmaps (default) or as bertviz-like arcs (left: attending rows, right: attended columns)
+  const asArcs = h("button", "tw-button tw-ov-mode", "as arcs");
+  asArcs.type = "button";
+  asArcs.title = "draw each head as arcs (rows on the left attend to columns on the right) instead of a map";
+  titleRow.append(title, bar.el, asArcs);
   const body = h("div", "tw-ov-body");
   const colLabels = h("div", "tw-ov-collabels");
   const rowLabels = h("div", "tw-ov-rowlabels");
@@ -44,6 +48,7 @@ export function mountOverview(ctx: ViewContext): OverviewView {
   rowLabels.style.width = `${OVERVIEW_ROW_LABELS - 2}px`;
 
   let thumbPx = 32;
+  let arcsMode = false;
   let geom: OverviewGeometry | null = null;
   let data: OverviewData | null = null;
 
@@ -100,12 +105,57 @@ export function mountOverview(ctx: ViewContext): OverviewView {
     bar.set(palette.sequentialRGBA, 0, perHead ? 1 : (data?.vmax ?? 1), perHead ? "0 … each head's own max" : "attention weight");
     if (perHead) bar.el.querySelector(".tw-cbar-hi")!.textContent = "head max";
     if (!g || !geom || !data) return;
+    if (arcsMode) return paintArcs(g, geom, data, perHead);
     const image = g.createImageData(geom.width, geom.height);
     const [r, gr, b] = palette.background;
     // a thumbnail of t×t values drawn at `thumb` px: each pixel reads the value under it (nearest)
     const gain = data.headMax.map((mx) => (perHead && mx > 0 ? data!.vmax / mx : 1));
     fillOverview(new Uint32Array(image.data.buffer), geom, data.data, data.thumb, palette.sequential, packRGBA(r, gr, b, 0), gain);
     g.putImageData(image, 0, 0);
+  };
+
+  /** Each head as arcs from its t×t thumbnail: a line from row i (left edge) to column j (right edge), its colour
+   * and opacity the heatmap's colour for that (max-pooled) weight; weights under 5 % of the scale are left out. */
+  const paintArcs = (g: CanvasRenderingContext2D, geo: OverviewGeometry, d: OverviewData, perHead: boolean) => {
+    const palette = theme.palette;
+    const ramp = palette.sequentialRGBA;
+    const n = ramp.length / 4;
+    g.clearRect(0, 0, geo.width, geo.height);
+    g.lineWidth = 1;
+    const t = d.thumb;
+    const buckets = 6;
+    for (let l = 0; l < geo.layers; l++) {
+      for (let hd = 0; hd < geo.heads; hd++) {
+        const [x0, y0] = thumbOrigin(geo, l, hd);
+        const head = l * geo.heads + hd;
+        const gain = perHead && (d.headMax[head] ?? 0) > 0 ? d.vmax / d.headMax[head]! : 1;
+        g.fillStyle = cssColor(palette.foreground, 0.04);
+        g.fillRect(x0, y0, geo.thumb, geo.thumb);
+        const paths: number[][] = Array.from({ length: buckets }, () => []);
+        for (let i = 0; i < t; i++) {
+          for (let j = 0; j < t; j++) {
+            const w = Math.min(1, ((d.data[head * t * t + i * t + j] ?? 0) / 255) * gain);
+            if (w < 0.05) continue;
+            paths[Math.min(buckets - 1, Math.floor(w * buckets))]!.push(i, j);
+          }
+        }
+        const y = (k: number) => y0 + ((k + 0.5) / t) * geo.thumb;
+        paths.forEach((pairs, b) => {
+          if (!pairs.length) return;
+          const level = (b + 0.5) / buckets;
+          const k = Math.min(n - 1, Math.floor(level * n)) * 4;
+          g.strokeStyle = `rgb(${ramp[k]}, ${ramp[k + 1]}, ${ramp[k + 2]})`;
+          g.globalAlpha = 0.3 + 0.7 * level;
+          g.beginPath();
+          for (let p = 0; p < pairs.length; p += 2) {
+            g.moveTo(x0 + 1, y(pairs[p]!));
+            g.lineTo(x0 + geo.thumb - 1, y(pairs[p + 1]!));
+          }
+          g.stroke();
+        });
+        g.globalAlpha = 1;
+      }
+    }
   };
 
   const load = () => {
@@ -147,6 +197,11 @@ export function mountOverview(ctx: ViewContext): OverviewView {
     return overviewHit(geom, p.x, p.y);
   };
 
+  bag.listen(asArcs, "click", () => {
+    arcsMode = !arcsMode;
+    asArcs.textContent = arcsMode ? "as maps" : "as arcs";
+    frames.request("paint", paint);
+  });
   bag.listen(canvas, "click", (event: MouseEvent) => {
     const hit = hitAt(event);
     if (hit) store.select({ layer: hit.layer, head: hit.head });

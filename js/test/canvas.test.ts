@@ -77,6 +77,12 @@ describe("painting (with a stub 2-D context)", () => {
     expect(calls(el.querySelector(".tw-ov-canvas")!).putImageData).toBe(1);
     const arcs = el.querySelector<HTMLCanvasElement>(".tw-arcs-canvas")!;
     expect(arcs.dataset.lines).toBe("25");
+    // the overview's heads as arcs: lines instead of an image
+    const ov = el.querySelector(".tw-ov-canvas")!;
+    el.querySelector<HTMLElement>(".tw-ov-mode")!.click();
+    await settle(40);
+    expect(calls(ov).stroke).toBeGreaterThanOrEqual(6); // at least one bucket of lines per head
+    expect(calls(ov).putImageData).toBe(1);
     expect(calls(arcs).fillText).toBe(10); // 5 labels on each side
   });
 
