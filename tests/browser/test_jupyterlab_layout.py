@@ -179,3 +179,28 @@ def test_stage_viewer_and_row_view_show_every_column_and_the_models_row(lab_serv
     assert g["scroll"] <= 0 and g["outputScroll"] <= 0, g
     w.shoot("lab-stage-668", target=w.part(".tw-stages"))
     keep(w.artifacts / "lab-stage-668.png", "stage-view.png")
+
+
+def test_two_widgets_side_by_side_share_one_cell(lab_server, open_notebook):
+    nb = open_notebook(lab_server, "hbox.ipynb", [f"""\
+import ipywidgets as ipw
+import transeasy_widget as tw
+a = tw.analyze({TEXT!r}, model="all-MiniLM-L6-v2")
+b = tw.analyze("The dog slept because it was tired.", model="all-MiniLM-L6-v2")
+ipw.HBox([a.widget(), b.widget()])"""])
+    set_cell_width(nb.page, 1000)
+    left, right = nb.widget(0), nb.widget(1)
+    left.expect_painted()
+    right.expect_painted()
+    nb.page.wait_for_timeout(300)
+    out = nb.page.locator(".jp-OutputArea-output").filter(has=nb.page.locator(".tw-root")).first.bounding_box()
+    boxes = [w.root.bounding_box() for w in (left, right)]
+    assert boxes[0]["x"] + boxes[0]["width"] <= boxes[1]["x"] + 0.5  # side by side
+    for box in boxes:
+        assert out["x"] - 0.5 <= box["x"] and box["x"] + box["width"] <= out["x"] + out["width"] + 0.5, (box, out)
+    for w in (left, right):
+        g = fits(w)
+        assert g["scroll"] <= 0 and g["outputScroll"] <= 0, g
+        for p in g["panels"]:
+            assert p["left"] >= 0 and p["right"] >= 0, p
+    left.shoot("lab-hbox", target=nb.page.locator(".jp-OutputArea-output").filter(has=nb.page.locator(".tw-root")).first)
