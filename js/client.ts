@@ -46,6 +46,8 @@ export interface RowData {
   scaled: number[];
   softmax: number[];
   scale: number;
+  /** The stage each part comes from (q, k, dot, scaled, softmax), as Python names them. */
+  stages: Record<string, string>;
 }
 
 export class ProtocolError extends Error {}
@@ -251,6 +253,7 @@ export class DataClient {
         layer, head, query, n, dh, labels, values,
         dot: list(content.dot), scaled: list(content.scaled), softmax: list(content.softmax),
         scale: Number(content.scale) || 1 / Math.sqrt(dh),
+        stages: content.stages && typeof content.stages === "object" ? (content.stages as Record<string, string>) : {},
       };
       return [value, values.byteLength];
     });

@@ -86,13 +86,16 @@ export function mountRowView(ctx: ViewContext): View {
     const width = el.clientWidth || 760;
     const cw = stripCell(dh, width);
     grid.style.gridTemplateColumns = `minmax(48px, 84px) ${dh * cw}px ${dh * cw}px 64px 64px 110px`;
+    // each heading opens the stage its column comes from (the reply names them)
+    const s = (part: string) => d.stages[part] ?? null;
+    const of = (part: string) => (s(part) ? ` (stage ${s(part)}: click to open it in the stage viewer)` : "");
     grid.append(
-      heading("key", "sym_tokens", "the key pieces (sym_tokens)"),
-      heading("k_j", "selfattn_key_hidden", "each key vector (stage selfattn_key_hidden): open it in the stage viewer"),
-      heading("q∘k_j", "selfattn_query_hidden", "q times k_j, component by component; q is stage selfattn_query_hidden"),
-      heading("q·k_j", "selfattn_qkt_hidden", "the sum of q∘k_j (stage selfattn_qkt_hidden)"),
-      heading("scaled", "selfattn_qkt_scale_hidden", "q·k_j × the model's scaling (stage selfattn_qkt_scale_hidden)"),
-      heading("softmax", "selfattn_attention", "the attention weight (stage selfattn_attention)"),
+      heading("key", null, "the key pieces"),
+      heading("k_j", s("k"), `each key vector${of("k")}`),
+      heading("q∘k_j", s("q"), `q times k_j, component by component; q is its own row above${of("q")}`),
+      heading("q·k_j", s("dot"), `the sum of q∘k_j${of("dot")}`),
+      heading("scaled", s("scaled"), `q·k_j × the model's scaling${of("scaled")}`),
+      heading("softmax", s("softmax"), `the attention weight${of("softmax")}`),
     );
     const vecHi = absMax(values, 0, (n + 1) * dh);
     const prodHi = absMax(values, (n + 1) * dh, (2 * n + 1) * dh);

@@ -175,6 +175,7 @@ def test_row_reply_is_the_models_own_attention_row_step_by_step(small):
     assert np.allclose(content["scaled"], (k @ q) / np.sqrt(dh), atol=1e-4)
     assert np.allclose(content["softmax"], attention_row, atol=1e-6)
     assert content["labels"] == small.tokens
+    assert set(content["stages"].values()) <= {s.name for s in small.trace.stages}  # the row view's links
     json.dumps(content)
 
 

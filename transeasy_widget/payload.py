@@ -168,6 +168,11 @@ def f32_bytes(t: torch.Tensor) -> bytes:
     return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy(), dtype="<f4").tobytes()
 
 
+# The stages a row reply is read from (the row view links each column to its stage in the stage viewer).
+ROW_STAGES = {"q": "selfattn_query_hidden", "k": "selfattn_key_hidden", "dot": "selfattn_qkt_hidden",
+              "scaled": "selfattn_qkt_scale_hidden", "softmax": "selfattn_attention"}
+
+
 def _row_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     """One attention row as the model computes it, for layer l, head h and query piece i (a raw position):
     q = Q[i], every key k_j, the products q∘k_j, the dot products q·k_j, the scaled scores and the softmax,
@@ -176,15 +181,16 @@ def _row_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]
     layer = check_index("layer", req.get("layer"), sizes["L"])
     head = check_index("head", req.get("head"), sizes["H"])
     query = check_index("query", req.get("query"), sizes["n"])
-    trace = a.trace
-    q = torch.as_tensor(trace["selfattn_query_hidden"][layer, head, query]).float().cpu()
-    keys = torch.as_tensor(trace["selfattn_key_hidden"][layer, head]).float().cpu()
-    scaled = torch.as_tensor(trace["selfattn_qkt_scale_hidden"][layer, head, query]).float().cpu()
-    weights = torch.as_tensor(trace["selfattn_attention"][layer, head, query]).float().cpu()
+
+    def read(part: str, *index: int) -> torch.Tensor:
+        return torch.as_tensor(a.trace[ROW_STAGES[part]][index]).float().cpu()
+
+    q, keys = read("q", layer, head, query), read("k", layer, head)
+    dots, scaled = read("dot", layer, head, query), read("scaled", layer, head, query)
+    weights = read("softmax", layer, head, query)
     products = keys * q
-    dots = torch.as_tensor(trace["selfattn_qkt_hidden"][layer, head, query]).float().cpu()
     n, dh = keys.shape
-    content = {"what": "row", "layer": layer, "head": head, "query": query, "n": n, "dh": dh,
+    content = {"what": "row", "layer": layer, "head": head, "query": query, "n": n, "dh": dh, "stages": ROW_STAGES,
                "labels": list(a.tokens), "dtype": "float32", "shape": [2 * n + 1, dh],
                "dot": [float(x) for x in dots], "scaled": [float(x) for x in scaled],
                "softmax": [float(x) for x in weights],

@@ -220,7 +220,9 @@ export function responderFor(meta: Record<string, unknown>): Responder {
       values.forEach((v, i) => buf.setFloat32(i * 4, v, true));
       return {
         content: { what: "row", layer: req.layer, head: req.head, query: req.query, n, dh, labels: meta.tokens,
-                   dtype: "float32", shape: [2 * n + 1, dh], dot, scaled, softmax, scale: 0.5 },
+                   dtype: "float32", shape: [2 * n + 1, dh], dot, scaled, softmax, scale: 0.5,
+                   stages: { q: "selfattn_query_hidden", k: "selfattn_key_hidden", dot: "selfattn_qkt_hidden",
+                             scaled: "selfattn_qkt_scale_hidden", softmax: "selfattn_attention" } },
         buffers: [buf.buffer],
       };
     }
