@@ -76,7 +76,7 @@ class Dashboard(ipw.VBox):
             axes=[bq.Axis(scale=self.grid.scales["column"], label="head"),
                   bq.Axis(scale=self.grid.scales["row"], orientation="vertical", label="layer")],
             fig_margin={"top": 36, "bottom": 40, "left": 50, "right": 20},
-            layout=ipw.Layout(width="440px", height="300px"))
+            layout=ipw.Layout(width="100%", height="300px"))
 
         x, y = bq.LinearScale(min=-0.5, max=layers - 0.5), bq.LinearScale()
         values = layer_series(a, line)
@@ -91,20 +91,23 @@ class Dashboard(ipw.VBox):
             axes=[bq.Axis(scale=x, label="layer", tick_format="d", tick_values=self._layers),
                   bq.Axis(scale=y, orientation="vertical", tick_format=".3g")],
             fig_margin={"top": 36, "bottom": 40, "left": 60, "right": 20},
-            layout=ipw.Layout(width="440px", height="300px"))
+            layout=ipw.Layout(width="100%", height="300px"))
 
         # the dropdowns show the short names; the description of the chosen one is written out in full below
         self.stat_choice = ipw.Dropdown(options=list(GRID_STATS), value=stat, description="statistic",
-                                        layout=ipw.Layout(width="260px"))
-        self.stat_help = ipw.HTML(layout=ipw.Layout(width="440px"))
+                                        layout=ipw.Layout(width="250px"))
+        self.stat_help = ipw.HTML()
         # the grid's colour bar, written as HTML: bqplot's own ColorAxis prints its labels over each other in a
         # figure this size; the scale's ends are set to the statistic's range, the numbers printed beside it
-        self.grid_legend = ipw.HTML(layout=ipw.Layout(width="440px"))
+        self.grid_legend = ipw.HTML()
         self.line_choice = ipw.Dropdown(options=list(LINES), value=line, description="per layer",
-                                        layout=ipw.Layout(width="260px"))
-        self.line_help = ipw.HTML(layout=ipw.Layout(width="440px"))
-        panels = ipw.HBox([ipw.VBox([self.stat_choice, self.stat_help, self.grid_figure, self.grid_legend]),
-                           ipw.VBox([self.line_choice, self.line_help, self.line_figure])],
+                                        layout=ipw.Layout(width="250px"))
+        self.line_help = ipw.HTML()
+        # two columns of 270 … 440 px: side by side down to JupyterLab's 668 px cell, wrapping below that
+        column = {"flex": "1 1 270px", "min_width": "270px", "max_width": "440px"}
+        panels = ipw.HBox([ipw.VBox([self.stat_choice, self.stat_help, self.grid_figure, self.grid_legend],
+                                    layout=ipw.Layout(**column)),
+                           ipw.VBox([self.line_choice, self.line_help, self.line_figure], layout=ipw.Layout(**column))],
                           layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"))
         super().__init__([panels, self.widget])
         self.stat, self.line = stat, line
@@ -135,7 +138,7 @@ class Dashboard(ipw.VBox):
         lo, hi = float(values.min()), float(values.max())
         self.grid.scales["color"].min, self.grid.scales["color"].max = lo, hi if hi > lo else lo + 1
         self.grid_legend.value = (
-            '<div style="display:flex;align-items:center;gap:6px;margin-left:50px;font-size:11px">'
+            '<div style="display:flex;align-items:center;gap:6px;margin-left:50px;font-size:11px;white-space:nowrap">'
             f"<span>{self.stat}: {lo:.3g}</span><span style=\"width:160px;height:10px;background:{_VIRIDIS}\"></span>"
             f"<span>{hi:.3g}</span></div>")
 

@@ -24,6 +24,17 @@ def test_dashboard_grid_and_widget_select_each_other(lab_server, open_notebook):
     w = nb.widget(0)
     w.expect_painted()
     page = nb.page
+    # on JupyterLab's default 668 px cell the two panels sit side by side above the widget, and a click in the
+    # grid and the heatmap it changes fit one laptop screen (800 px)
+    from tests.browser.test_jupyterlab_layout import set_cell_width
+
+    set_cell_width(page, 668)
+    page.wait_for_timeout(500)
+    grid_box = page.locator(".bqplot").nth(0).bounding_box()
+    line_box = page.locator(".bqplot").nth(1).bounding_box()
+    assert line_box["y"] < grid_box["y"] + grid_box["height"] / 2 and grid_box["x"] + grid_box["width"] <= line_box["x"] + 1
+    heatmap = w.part(".tw-hm-plot").bounding_box()
+    assert heatmap["y"] + heatmap["height"] - grid_box["y"] <= 800, (grid_box, heatmap)
     expect(grid_cell(page, 0, 0)).to_have_css("stroke", "rgb(255, 0, 0)")  # the widget's head is marked
     w.shoot("lab-dashboard", target=page.locator(".jp-OutputArea-output").filter(has=page.locator(".tw-root")))
 
