@@ -138,8 +138,8 @@ class Dashboard(ipw.VBox):
         lo, hi = float(values.min()), float(values.max())
         self.grid.scales["color"].min, self.grid.scales["color"].max = lo, hi if hi > lo else lo + 1
         self.grid_legend.value = (
-            '<div style="display:flex;align-items:center;gap:6px;margin-left:50px;font-size:11px;white-space:nowrap">'
-            f"<span>{self.stat}: {lo:.3g}</span><span style=\"width:160px;height:10px;background:{_VIRIDIS}\"></span>"
+            '<div style="display:flex;align-items:center;gap:6px;margin-left:10px;font-size:11px;white-space:nowrap">'
+            f"<span>{self.stat}: {lo:.3g}</span><span style=\"width:110px;height:10px;background:{_VIRIDIS}\"></span>"
             f"<span>{hi:.3g}</span></div>")
 
     def _grid_values(self, stat: str) -> np.ndarray:
