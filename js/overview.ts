@@ -162,7 +162,7 @@ export function mountOverview(ctx: ViewContext): OverviewView {
     const meta = store.meta;
     const variant = store.selection.variant;
     title.textContent = `Heads · ${variant}`;
-    if (meta.n_layers === 0) return;
+    if (meta.n_layers === 0 || !store.selection.panels.includes("overview")) return; // closed: nothing asked for
     layout();
     const hit = client.peekOverview(variant);
     const show = (d: OverviewData) => {
@@ -185,7 +185,7 @@ export function mountOverview(ctx: ViewContext): OverviewView {
   };
 
   const onChange = (_: unknown, changed: Changed) => {
-    if (changed.has("meta") || changed.has("variant")) load();
+    if (changed.has("meta") || changed.has("variant") || changed.has("panels")) load();
     if (changed.has("layer") || changed.has("head")) markSelection();
     if (changed.has("color_scale")) frames.request("paint", paint);
     if (changed.has("panels")) el.hidden = !store.selection.panels.includes("overview");

@@ -101,6 +101,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   }));
   // inside an ipywidgets HBox the widget shares the row instead of pushing its neighbour off the cell
   el.classList.add("tw-host");
+  bag.add(() => el.classList.remove("tw-host"));
   bag.add(() => {
     for (const v of views.reverse()) v.dispose();
   });
