@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import INK_JS
+
 pytestmark = pytest.mark.browser
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
@@ -41,17 +43,18 @@ def test_quickstart_notebook_renders_and_links_both_ways(lab_server, open_notebo
     arcs = w.part(".tw-arcs-canvas")
     title = w.part(".tw-arcs .tw-title")
     expect(title).to_have_text(re.compile(r"^Arcs · layer 2 · head 5$"))
-    lines_all = int(arcs.get_attribute("data-lines") or 0)
+    w.expect_painted()
+    ink_all = w.ink(".tw-arcs-canvas")  # pixels drawn: every row's arcs, and the labels
     labels = w.root.evaluate("r => [...r.querySelectorAll('.tw-hm-rowlabels .tw-label[data-index]')].map(s => s.textContent)")
-    assert lines_all > len(labels) > 3, (lines_all, labels)
+    assert len(labels) > 3, labels
 
-    # hovering a token (left column of the arcs) isolates its arcs: title, data-token, fewer lines
+    # hovering a token (left column of the arcs) isolates its arcs: title, data-token, fewer pixels drawn
     w.part(".tw-arcs-canvas").scroll_into_view_if_needed()
     w.page.mouse.move(*w.arcs_row_point(3))
     expect(w.root).to_have_attribute("data-token", "3")
     expect(title).to_have_text(f"Arcs · layer 2 · head 5 · from “{labels[3]}”")
-    w.page.wait_for_function("([c, m]) => Number(c.dataset.lines) <= m", arg=[arcs.element_handle(), len(labels)])
-    assert 0 < int(arcs.get_attribute("data-lines") or 0) < lines_all
+    w.page.wait_for_function(f"c => ({INK_JS})(c) < {ink_all}", arg=arcs.element_handle())
+    assert 0 < w.ink(".tw-arcs-canvas") < ink_all
     w.shoot("lab-quickstart-arcs-hover", target=w.part(".tw-lower"), park_mouse=False)
     w.page.mouse.move(0, 0)
     expect(w.root).to_have_attribute("data-token", "-1")  # leaving returns to the pinned token
