@@ -65,6 +65,7 @@ export function mountRowView(ctx: ViewContext): View {
   el.append(title, explain, bars, status, scroller);
 
   let shown: RowData | null = null;
+  let renderedWidth = 0;
 
   const heading = (text: string, stage: string | null, tip: string) => {
     const b = h(stage ? "button" : "span", `tw-row-head${stage ? " tw-row-link" : ""}`, text);
@@ -84,6 +85,7 @@ export function mountRowView(ctx: ViewContext): View {
     explain.textContent = `score_j = (q · k_j) × ${formatValue(d.scale)} (= 1/√${dh}), then softmax over the ${n} keys: the heatmap's row`;
     clear(grid);
     const width = el.clientWidth || 760;
+    renderedWidth = width;
     const cw = stripCell(dh, width);
     grid.style.gridTemplateColumns = `minmax(48px, 84px) ${dh * cw}px ${dh * cw}px 64px 64px 110px`;
     // each heading opens the stage its column comes from (the reply names them)
@@ -196,6 +198,9 @@ export function mountRowView(ctx: ViewContext): View {
   };
   bag.add(store.subscribe(onChange));
   bag.add(theme.subscribe(() => shown && render(shown)));
+  bag.observeResize(el, () => {
+    if (shown && Math.abs((el.clientWidth || 0) - renderedWidth) > 24) render(shown);
+  });
   visible();
   load();
 
