@@ -70,6 +70,8 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
     grid.style.gridTemplateColumns = `${HEATMAP_ROW_LABELS}px ${side}px`;
     grid.style.gridTemplateRows = `${HEATMAP_COL_LABELS}px ${side}px`;
     plot.style.width = `${side}px`;
+    // whole cells stay crisp; under a pixel per cell the browser averages them (nearest would drop rows)
+    canvas.style.imageRendering = m > side ? "auto" : "pixelated";
     el.style.width = `${HEATMAP_ROW_LABELS + side}px`; // the title row wraps within the map's width
     plot.style.height = `${side}px`;
     const { labels, segments, special } = store.variant;

@@ -34,11 +34,14 @@ export function cellAt(
   return row < 0 || col < 0 ? null : { row, col };
 }
 
-/** Side of the heatmap in CSS pixels: fills the space given (160 … 440 px), at most 36 px per cell. */
+/**
+ * Side of the heatmap in CSS pixels: fills the space given (160 … 440 px), at most 36 px per cell; a long input
+ * gets cells under a pixel (the browser averages them) rather than a map wider than the cell.
+ */
 export function heatmapSide(m: number, available: number): number {
   const target = Math.max(160, Math.min(440, available));
   if (m <= 0) return target;
-  const cell = Math.min(36, Math.max(1, target / m));
+  const cell = Math.min(36, target / m);
   return Math.round(cell * m);
 }
 

@@ -47,9 +47,9 @@ describe("hit tests", () => {
     expect(cellAt(500, 10, 480, 480, 512, 512)).toBeNull();
   });
 
-  it("sizes the heatmap with whole cells for short inputs and ≥ 1 px for long ones", () => {
+  it("sizes the heatmap to the space, at most 36 px per cell", () => {
     expect(heatmapSide(11, 480)).toBe(396);
-    expect(heatmapSide(512, 480)).toBe(512);
+    expect(heatmapSide(512, 480)).toBe(440); // under a pixel per cell, not wider than the space
     expect(heatmapSide(20, 480)).toBe(440);
     expect(heatmapSide(20, 300)).toBe(300);
   });
