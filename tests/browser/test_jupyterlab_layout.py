@@ -204,3 +204,26 @@ ipw.HBox([a.widget(), b.widget()])"""])
         for p in g["panels"]:
             assert p["left"] >= 0 and p["right"] >= 0, p
     left.shoot("lab-hbox", target=nb.page.locator(".jp-OutputArea-output").filter(has=nb.page.locator(".tw-root")).first)
+
+
+def test_a_long_input_keeps_the_default_view_on_one_screen(lab_server, open_notebook, python_side):
+    long_text = " ".join([TEXT] * 40)
+    nb = open_notebook(lab_server, "long.ipynb", [
+        f"import transeasy_widget as tw\na = tw.analyze({long_text!r}, model='all-MiniLM-L6-v2')\nw = a.widget()\nw"])
+    set_cell_width(nb.page, 1000)
+    w = nb.widget(0)
+    w.expect_painted()
+    nb.page.wait_for_timeout(300)
+    g = fits(w)
+    import transeasy_widget as tw
+
+    long = tw.analyze(long_text, model="all-MiniLM-L6-v2")
+    n = len(long.tokens)
+    print(f"{n} tokens, cell 1000px: widget {g['width']:.0f}×{g['height']:.0f}px")
+    assert g["height"] <= 760, g
+    assert g["scroll"] <= 0 and g["outputScroll"] <= 0, g
+    for p in g["panels"]:
+        assert p["left"] >= 0 and p["right"] >= 0, p
+    # every row is in the map (drawn at under a pixel per row), and the map still reads as Python's numbers
+    assert w.part(".tw-hm-canvas").evaluate("c => c.width") == n > w.part(".tw-hm-plot").bounding_box()["width"]
+    assert np.abs(np.array(w.heatmap_values()) - long.attentions.raw[0, 0].numpy()).max() <= 0.02
