@@ -192,7 +192,7 @@ export function mountRowView(ctx: ViewContext): View {
   };
   const onChange = (_: unknown, changed: Changed) => {
     if (changed.has("panels")) visible();
-    if (["meta", "layer", "head", "token", "variant", "panels"].some((k) => changed.has(k as "meta"))) {
+    if ((["meta", "layer", "head", "token", "variant", "panels"] as const).some((k) => changed.has(k))) {
       frames.request("load", load);
     }
   };

@@ -396,7 +396,7 @@ export function mountStages(ctx: ViewContext): View {
     if (changed.has("stage")) markSelected();
     if (changed.has("layer") || changed.has("head")) writeLayerTitle();
     if (changed.has("token") || changed.has("variant")) markRow();
-    if (["meta", "stage", "layer", "head", "panels"].some((k) => changed.has(k as never))) load();
+    if ((["meta", "stage", "layer", "head", "panels"] as const).some((k) => changed.has(k))) load();
   };
   bag.add(store.subscribe(onChange));
   bag.add(theme.subscribe(() => frames.request("paint", paint)));
