@@ -56,7 +56,8 @@ COLOR_SCALES = ("fixed", "head")
 
 
 class AttentionWidget(anywidget.AnyWidget):
-    """Linked attention views of one analysis; ``layer``, ``head``, ``token``, ``variant``, ``stage`` sync both ways."""
+    """Linked attention views of one analysis; ``layer``, ``head``, ``token``, ``variant``, ``stage`` sync both ways,
+    ``panels`` (which views show) and ``color_scale`` (fixed 0 … 1 or per head) are remembered with it."""
 
     _esm = _bundle("widget.js")
     _css = _bundle("widget.css")

@@ -305,6 +305,19 @@ class Notebook:
         expect(out).to_contain_text(done, timeout=SLOW)
         return out.inner_text().replace(done, "").strip()
 
+    def set_cell_width(self, target: int) -> int:
+        """Resizes the browser until the notebook's cells are `target` px wide (1,000; or 668, the cell of
+        JupyterLab's default layout with the file browser open); returns the width reached."""
+        page = self.page
+        for _ in range(4):
+            width = page.evaluate("() => document.querySelector('.jp-Notebook .jp-Cell').getBoundingClientRect().width")
+            if abs(width - target) < 1:
+                break
+            view = page.viewport_size
+            page.set_viewport_size({"width": int(view["width"] + target - width), "height": view["height"]})
+            page.wait_for_timeout(300)
+        return round(width)
+
     def widget(self, index: int = 0) -> Widget:
         root = self.page.locator(".jp-OutputArea .tw-root").nth(index)
         root.wait_for(timeout=SLOW)
@@ -380,6 +393,11 @@ class Widget:
     def ink(self, selector: str) -> int:
         """How many pixels of a canvas differ from the widget's background (what shows on screen as drawn)."""
         return int(self.part(selector).first.evaluate(INK_JS))
+
+    def wait_ink_below(self, selector: str, limit: int, timeout: float = SLOW) -> None:
+        """Waits until a canvas shows fewer than `limit` drawn pixels (after a view isolated part of itself)."""
+        self.page.wait_for_function(f"c => ({INK_JS})(c) < {int(limit)}", arg=self.part(selector).first.element_handle(),
+                                    timeout=timeout)
 
     def expect_painted(self, timeout: float = SLOW) -> None:
         """Overview, heatmap and arcs canvases show something: pixels other than the background, read back."""

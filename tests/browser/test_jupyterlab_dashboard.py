@@ -26,9 +26,7 @@ def test_dashboard_grid_and_widget_select_each_other(lab_server, open_notebook):
     page = nb.page
     # on JupyterLab's default 668 px cell the two panels sit side by side above the widget, and a click in the
     # grid and the heatmap it changes fit one laptop screen (800 px)
-    from tests.browser.test_jupyterlab_layout import set_cell_width
-
-    set_cell_width(page, 668)
+    nb.set_cell_width(668)
     page.wait_for_timeout(500)
     grid_box = page.locator(".bqplot").nth(0).bounding_box()
     line_box = page.locator(".bqplot").nth(1).bounding_box()

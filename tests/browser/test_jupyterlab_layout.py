@@ -35,18 +35,6 @@ def python_side():
     return tw.analyze(TEXT, model="all-MiniLM-L6-v2")
 
 
-def set_cell_width(page, target: int) -> int:
-    """Resizes the browser until the notebook's cells are `target` px wide; returns the width reached."""
-    for _ in range(4):
-        width = page.evaluate("() => document.querySelector('.jp-Notebook .jp-Cell').getBoundingClientRect().width")
-        if abs(width - target) < 1:
-            break
-        view = page.viewport_size
-        page.set_viewport_size({"width": int(view["width"] + target - width), "height": view["height"]})
-        page.wait_for_timeout(300)
-    return round(width)
-
-
 def keep(path: Path, name: str) -> None:
     if os.environ.get("TW_README_IMG"):
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
@@ -68,7 +56,7 @@ def fits(w) -> dict:
 def test_the_default_view_fits_the_cell_and_reads_as_pythons_numbers(lab_server, open_notebook, python_side, cell):
     nb = open_notebook(lab_server, f"layout-{cell}.ipynb", [SOURCE])
     page = nb.page
-    assert set_cell_width(page, cell) == cell
+    assert nb.set_cell_width(cell) == cell
     w = nb.widget(0)
     w.expect_painted()
     page.wait_for_timeout(300)  # the layout follows the width (ResizeObserver)
@@ -127,7 +115,7 @@ def test_the_default_view_fits_the_cell_and_reads_as_pythons_numbers(lab_server,
 def test_stage_viewer_and_row_view_show_every_column_and_the_models_row(lab_server, open_notebook, python_side):
     nb = open_notebook(lab_server, "rowview.ipynb", [SOURCE])
     page = nb.page
-    set_cell_width(page, 668)
+    nb.set_cell_width(668)
     w = nb.widget(0)
     w.expect_painted()
 
@@ -188,7 +176,7 @@ import transeasy_widget as tw
 a = tw.analyze({TEXT!r}, model="all-MiniLM-L6-v2")
 b = tw.analyze("The dog slept because it was tired.", model="all-MiniLM-L6-v2")
 ipw.HBox([a.widget(), b.widget()])"""])
-    set_cell_width(nb.page, 1000)
+    nb.set_cell_width(1000)
     left, right = nb.widget(0), nb.widget(1)
     left.expect_painted()
     right.expect_painted()
@@ -210,7 +198,7 @@ def test_a_long_input_keeps_the_default_view_on_one_screen(lab_server, open_note
     long_text = " ".join([TEXT] * 40)
     nb = open_notebook(lab_server, "long.ipynb", [
         f"import transeasy_widget as tw\na = tw.analyze({long_text!r}, model='all-MiniLM-L6-v2')\nw = a.widget()\nw"])
-    set_cell_width(nb.page, 1000)
+    nb.set_cell_width(1000)
     w = nb.widget(0)
     w.expect_painted()
     nb.page.wait_for_timeout(300)

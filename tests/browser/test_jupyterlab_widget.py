@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import INK_JS
-
 pytestmark = pytest.mark.browser
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
@@ -40,7 +38,6 @@ def test_quickstart_notebook_renders_and_links_both_ways(lab_server, open_notebo
     expect(w.root).to_have_attribute("data-layer", "2")
     expect(w.root).to_have_attribute("data-token", "-1")
     expect(w.part(".tw-heatmap .tw-title")).to_have_text("Attention · layer 2 · head 5 · reduced")
-    arcs = w.part(".tw-arcs-canvas")
     title = w.part(".tw-arcs .tw-title")
     expect(title).to_have_text(re.compile(r"^Arcs · layer 2 · head 5$"))
     w.expect_painted()
@@ -53,7 +50,7 @@ def test_quickstart_notebook_renders_and_links_both_ways(lab_server, open_notebo
     w.page.mouse.move(*w.arcs_row_point(3))
     expect(w.root).to_have_attribute("data-token", "3")
     expect(title).to_have_text(f"Arcs · layer 2 · head 5 · from “{labels[3]}”")
-    w.page.wait_for_function(f"c => ({INK_JS})(c) < {ink_all}", arg=arcs.element_handle())
+    w.wait_ink_below(".tw-arcs-canvas", ink_all)
     assert 0 < w.ink(".tw-arcs-canvas") < ink_all
     w.shoot("lab-quickstart-arcs-hover", target=w.part(".tw-lower"), park_mouse=False)
     w.page.mouse.move(0, 0)
