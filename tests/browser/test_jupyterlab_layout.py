@@ -106,6 +106,17 @@ def test_the_default_view_fits_the_cell_and_reads_as_pythons_numbers(lab_server,
     assert float(tip.inner_text().rsplit(": ", 1)[1]) == pytest.approx(att[3, 1, i, j], abs=6e-4)
     page.mouse.move(0, 0)
 
+    # "save as": a PNG image and an SVG drawing of the map shown, with its labels
+    with page.expect_download() as png:
+        w.part(".tw-heatmap .tw-save button").filter(has_text="PNG").click()
+    assert png.value.suggested_filename == "attention-L3-H1-raw.png"
+    assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as svg:
+        w.part(".tw-heatmap .tw-save button").filter(has_text="SVG").click()
+    drawing = Path(svg.value.path()).read_text(encoding="utf-8")
+    assert svg.value.suggested_filename == "attention-L3-H1-raw.svg" and drawing.startswith("<svg")
+    assert drawing.count("<title>") == m * m and f">{tokens[5]}</text>" in drawing
+
     # word labels: the reduced variant's rows are Python's words
     w.part(".tw-variant select").select_option("reduced")
     words = python_side.attentions.labels("reduced")
