@@ -1,18 +1,20 @@
-"""Capture cost: every stage by hand versus the model's own eager pass with attentions and hidden states.
+"""Capture cost: ``tw.analyze`` against the model's own eager pass with attentions and hidden states; one layer's
+stages on demand against that layer's own forward.
 
-Rows "capture" are steady state: runs interleaved, a dropped trace's memory reused (as the model's own pass reuses
-its temporaries'). Rows "capture, cold" time the first trace of a fresh process, which must touch all of its
-memory for the first time (expensive on virtual machines), against the model's own pass (its second call).
+- "analyze, warm": both sides warmed up in one process, then interleaved runs (medians). Tokenization is on both
+  sides (the model's side tokenizes the same text).
+- "analyze, cold": the first call of a fresh process, one process per side and per run (medians of ``--runs``).
+- "one layer on demand, warm": every stage of one layer recomputed from X_l (the trace's cache emptied first)
+  against the model's own layer module on X_l (eager attention), interleaved.
 
     python benchmarks/capture.py                 # MiniLM and a bert-base sized random BERT, n = 16 ... 512
-    python benchmarks/capture.py --sizes 512 --models minilm
+    python benchmarks/capture.py --sizes 512 --models bert-base --runs 5
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,59 +23,71 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import MODELS, SIZES, Row, encoding, interleaved, minilm, repeats_for, row_table
+from common import MODELS, SIZES, Row, fresh_medians, interleaved, minilm, own_pass, repeats_for, row_table, text_of
 
-from transeasy_widget.trace import run_trace
+import transeasy_widget as tw
 
-TARGET = 1.3  # at n = 512
+TARGET_WARM, TARGET_COLD, TARGET_LAYER = 1.05, 1.2, 1.5  # at n = 512
 
 
 def measure(sizes: list[int], models: list[str], repeats: int = 0) -> list[Row]:
-    torch.set_grad_enabled(False)
+    """The warm rows: analyze, and one layer's stages on demand."""
     tokenizer = minilm()[1]
     rows = []
     for name in models:
         model = MODELS[name]()
         for n in sizes:
-            enc = encoding(tokenizer, n)
-            ids = torch.tensor([enc.ids])
+            text = text_of(tokenizer, n)
 
-            def own(model: Any = model, ids: torch.Tensor = ids) -> object:
-                with torch.inference_mode():
-                    return model(input_ids=ids, output_attentions=True, output_hidden_states=True)
+            def own(model: Any = model, text: str = text, n: int = n) -> object:
+                return own_pass(model, tokenizer, text, n)
 
-            def ours(model: Any = model, enc: Any = enc) -> object:
-                return run_trace(model, tokenizer, "bert", enc)
+            def ours(model: Any = model, text: str = text) -> object:
+                return tw.analyze(text, model=model, tokenizer=tokenizer, truncate=True)
 
-            t = interleaved({"own": own, "ours": ours}, repeats or repeats_for(n))
-            rows.append(Row("capture", name, n, t["ours"] * 1e3, t["own"] * 1e3, "ms", TARGET if n == 512 else None))
+            reps = repeats or repeats_for(n)
+            t = interleaved({"own": own, "ours": ours}, reps)
+            rows.append(Row("analyze, warm", name, n, t["ours"] * 1e3, t["own"] * 1e3, "ms",
+                            TARGET_WARM if n == 512 else None))
+            a = tw.analyze(text, model=model, tokenizer=tokenizer, truncate=True)
+            layer = a.trace.sizes["L"] // 2
+            x = a.trace.manual_hiddens[layer][None]
+            module = model.encoder.layer[layer]
+
+            def own_layer(module: Any = module, x: torch.Tensor = x) -> object:
+                with torch.no_grad():
+                    return module(x)
+
+            def our_layer(a: Any = a, layer: int = layer) -> object:
+                a.trace.cache.clear()
+                return a.trace.layer(layer).selfattn_attention
+
+            t = interleaved({"own": own_layer, "ours": our_layer}, 3 * reps)
+            rows.append(Row("one layer on demand, warm", name, n, t["ours"] * 1e3, t["own"] * 1e3, "ms",
+                            TARGET_LAYER if n == 512 else None))
     return rows
 
 
-def _cold_one(name: str, n: int) -> dict[str, float]:
-    torch.set_grad_enabled(False)
+def _fresh(side: str, name: str, n: int) -> dict[str, float]:
+    """In a fresh process: load the model (not timed), then time the first call of one side."""
     model, tokenizer = MODELS[name](), minilm()[1]
-    enc = encoding(tokenizer, n)
-    ids = torch.tensor([enc.ids])
-    for _ in range(2):  # the model's own pass, warm
-        start = time.perf_counter()
-        with torch.inference_mode():
-            model(input_ids=ids, output_attentions=True, output_hidden_states=True)
-        own = time.perf_counter() - start
+    text = text_of(tokenizer, n)
     start = time.perf_counter()
-    run_trace(model, tokenizer, "bert", enc)
-    return {"own": own, "ours": time.perf_counter() - start}
+    if side == "ours":
+        tw.analyze(text, model=model, tokenizer=tokenizer, truncate=True)
+    else:
+        own_pass(model, tokenizer, text, n)
+    return {"s": time.perf_counter() - start}
 
 
-def cold(sizes: list[int], models: list[str]) -> list[Row]:
-    """The first trace of a fresh process, each in its own process."""
+def cold(sizes: list[int], models: list[str], runs: int = 3) -> list[Row]:
+    """The first call of a fresh process on each side (a process per side and per run), medians."""
     rows = []
     for name in models:
         for n in sizes:
-            out = subprocess.run([sys.executable, __file__, "--cold-one", name, str(n)], capture_output=True, text=True,
-                                 check=True)
-            t = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append(Row("capture, cold (first trace of a process)", name, n, t["ours"] * 1e3, t["own"] * 1e3, "ms"))
+            t = fresh_medians(__file__, ["own", "ours"], runs, name, n)
+            rows.append(Row("analyze, cold (fresh process each)", name, n, t["ours"]["s"] * 1e3, t["own"]["s"] * 1e3,
+                            "ms", TARGET_COLD if n == 512 else None))
     return rows
 
 
@@ -81,14 +95,16 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--repeats", type=int, default=0, help="timed runs per size (default: 7, or 5 from 256 tokens)")
-    p.add_argument("--cold-one", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
+    p.add_argument("--repeats", type=int, default=0, help="timed warm runs per size (default: 7, or 5 from 256 tokens)")
+    p.add_argument("--runs", type=int, default=3, help="fresh processes per side for the cold rows")
+    p.add_argument("--fresh", nargs=3, metavar=("SIDE", "MODEL", "N"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.cold_one:
-        print(json.dumps(_cold_one(args.cold_one[0], int(args.cold_one[1]))))
+    if args.fresh:
+        side, name, n = args.fresh
+        print(json.dumps(_fresh(side, name, int(n))))
         return
-    rows = measure(args.sizes, args.models, args.repeats) + cold([max(args.sizes)], args.models)
-    print(row_table(rows, "every stage by hand", "model's own pass"))
+    rows = measure(args.sizes, args.models, args.repeats) + cold([max(args.sizes)], args.models, args.runs)
+    print(row_table(rows, "ours", "model's own pass"))
 
 
 if __name__ == "__main__":

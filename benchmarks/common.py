@@ -1,8 +1,17 @@
-"""Shared by the benchmark scripts: models, inputs of exactly n tokens, interleaved timing, tables."""
+"""Shared by the benchmark scripts: models, inputs of exactly n tokens, interleaved timing, fresh processes, tables.
+
+Like for like: "warm" figures come from runs interleaved after a warm-up of both sides in one process (neither
+side has a cache or pool the other lacks: the trace keeps nothing between analyses); "cold" figures time the
+first call of a fresh process, one process per side and per run (``fresh``), medians over the runs.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +20,10 @@ from typing import Any
 import torch
 
 SIZES = (16, 64, 128, 256, 512)
+# torch's threads, both sides alike: one by default, as this 2-core machine is shared (under load, two intra-op
+# threads wait on each other for a scheduler slice at every operation); BENCH_THREADS=2 to use both cores
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+torch.set_num_threads(THREADS)
 
 
 def minilm() -> tuple[Any, Any]:
@@ -23,13 +36,13 @@ def minilm() -> tuple[Any, Any]:
     return AutoModel.from_pretrained(path, attn_implementation="eager").eval(), AutoTokenizer.from_pretrained(path)
 
 
-def random_bert(layers: int = 12, heads: int = 12, hidden: int = 768, seed: int = 0) -> Any:
+def random_bert(layers: int = 12, heads: int = 12, hidden: int = 768, seed: int = 0, max_pos: int = 512) -> Any:
     """bert-base sized by default (bert-large: 24, 16, 1024), random weights: no download."""
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
     cfg = BertConfig(num_hidden_layers=layers, num_attention_heads=heads, hidden_size=hidden,
-                     intermediate_size=4 * hidden, attn_implementation="eager")
+                     intermediate_size=4 * hidden, max_position_embeddings=max_pos, attn_implementation="eager")
     return BertModel(cfg).eval()
 
 
@@ -60,6 +73,62 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1
             fn()
             times[name].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def text_of(tokenizer: Any, n: int) -> str:
+    """English text of exactly n tokens ([CLS] ... [SEP] included) for this tokenizer."""
+    enc = encoding(tokenizer, n)
+    assert enc.offsets is not None, "a fast tokenizer (with offsets)"
+    end = max(hi for (lo, hi), special in zip(enc.offsets, enc.special, strict=True) if not special)
+    return enc.text[:end]
+
+
+def own_pass(model: Any, tokenizer: Any, text: str, n: int, attentions: bool = True) -> Any:
+    """The model's own eager pass on a text (tokenized as for the trace), attentions and hidden states returned."""
+    inputs = tokenizer(text, truncation=True, max_length=n, return_tensors="pt")
+    with torch.no_grad():
+        return model(**inputs, output_attentions=attentions, output_hidden_states=True)
+
+
+def fresh(script: str, *args: object) -> dict[str, Any]:
+    """Run ``python script args`` in a fresh process; its last line of output is a JSON object."""
+    out = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{script} {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def fresh_medians(script: str, sides: list[str], runs: int, *args: object) -> dict[str, dict[str, float]]:
+    """Each side ``runs`` times, each run in its own fresh process, sides alternating; medians of each field."""
+    got: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    for _ in range(runs):
+        for side in sides:
+            got[side].append(fresh(script, "--fresh", side, *args))
+    return {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in got.items()}
+
+
+def rss() -> int:
+    """Resident bytes of this process now (Linux)."""
+    return _status("VmRSS")
+
+
+def reset_peak() -> None:
+    """Reset the kernel's peak-RSS mark of this process (Linux), so that ``peak()`` reads what follows."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def peak() -> int:
+    """Peak resident bytes of this process since the last ``reset_peak`` (Linux)."""
+    return _status("VmHWM")
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -117,7 +186,7 @@ class Row:
 
     @property
     def ratio(self) -> float:
-        return self.ours / self.baseline
+        return self.ours / self.baseline if self.baseline else float("nan")
 
     @property
     def verdict(self) -> str:
@@ -131,6 +200,8 @@ def row_table(rows: list[Row], ours: str = "ours", baseline: str = "baseline") -
         return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
 
     def ratio(r: Row) -> str:
+        if r.ratio != r.ratio:  # no baseline to divide by (nothing measured on its side)
+            return "—"
         return f"{100 * r.ratio:.2f}%" if r.unit in ("MB", "B") else f"{r.ratio:.2f}x"
 
     def target(r: Row) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture
+import contributions
 import memory
 import payload
 import time_to_widget
@@ -28,10 +29,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
     rows: list[Row] = []
     for name, run in (("capture", lambda: capture.measure(args.sizes, list(capture.MODELS))
                        + capture.cold([max(args.sizes)], list(capture.MODELS))),
-                      ("memory", lambda: memory.measure(args.sizes, ["minilm", "bert-base"])
-                       + memory.measure([512] if 512 in args.sizes else [max(args.sizes)], ["bert-large"])),
+                      ("memory", lambda: memory.peaks(args.sizes, list(memory.MODELS))
+                       + memory.drops(max(args.sizes), ["minilm"], 200 if 512 in args.sizes else 5)
+                       + (memory.long_context() if 512 in args.sizes else [])),
                       ("payload", lambda: payload.measure(args.sizes)),
-                      ("time to widget", lambda: time_to_widget.measure(args.sizes))):
+                      ("time to widget", lambda: time_to_widget.measure(args.sizes)),
+                      ("contributions", lambda: contributions.measure(args.sizes))):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run()
     if not args.skip_browser:

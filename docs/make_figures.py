@@ -8,7 +8,7 @@ from pathlib import Path
 import transeasy_widget as tw
 
 TEXT = "The salesman gave us a demo of the Huggingface course."
-LAYER, HEAD = 2, 11  # 0-based; the caption reads "Layer-3, Head-12": a head that looks at the previous word
+LAYER, HEAD = 2, 11  # 0-based, as the caption says ("Layer-2, Head-11 (0-based)"): a head that looks at the previous word
 OUT = Path(__file__).parent / "img" / "reduced.png"
 
 

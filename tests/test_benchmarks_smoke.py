@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).parents[1] / "benchmarks"
+# the smallest run of each: one model where a script takes several, one fresh process per side
+SMALL = {"capture": ["--models", "minilm", "--runs", "1", "--repeats", "1"],
+         "memory": ["--models", "minilm", "--drops", "3"]}
 
 
-@pytest.mark.parametrize("script", ["capture", "memory", "payload", "time_to_widget", "browser"])
+@pytest.mark.parametrize("script", ["capture", "memory", "payload", "time_to_widget", "browser", "contributions"])
 def test_benchmark_script_runs_at_the_smallest_size(script):
-    out = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), "--sizes", "16"], capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), "--sizes", "16", *SMALL.get(script, [])],
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "| 16 " in out.stdout and "ratio" in out.stdout

@@ -155,3 +155,241 @@ def test_cli_out_of_range_layer_is_an_error_line_not_a_traceback(capsys, minilm_
     assert main(["The cat.", "--model", minilm_path, "--png", str(tmp_path / "f.png"), "--layer", "40"]) == 2
     err = capsys.readouterr().err
     assert "layer 40 is out of range" in err and "Traceback" not in err
+
+
+# -- a folder that is not a model, odd arguments, weights without values, a tokenizer of another model ----------
+
+def saved_model(folder, tokenizer=None):
+    model = random_bert(1, 2, 16, vocab=40)
+    model.save_pretrained(folder)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+    return folder
+
+
+def not_models(root):
+    """name → (folder, what the error must say)."""
+    (root / "empty").mkdir()
+    (root / "other").mkdir()
+    (root / "other" / "notes.txt").write_text("hello")
+    (root / "broken").mkdir()
+    (root / "broken" / "config.json").write_text('{"model_type": "bert", ')
+    (root / "untyped").mkdir()
+    (root / "untyped" / "config.json").write_text('{"hidden_size": 16}')
+    (root / "gpt").mkdir()
+    (root / "gpt" / "config.json").write_text('{"model_type": "gpt2"}')
+    from transformers import BertConfig
+
+    BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2).save_pretrained(root / "noweights")
+    (root / "file.bin").write_bytes(b"\0" * 8)
+    return {
+        "empty": (root / "empty", r"is not a saved model: it is empty"),
+        "other": (root / "other", r"has no config.json \(it holds notes.txt\)"),
+        "broken": (root / "broken", r"config.json cannot be read as JSON \(Expecting property name"),
+        "untyped": (root / "untyped", r"names no model_type"),
+        "gpt": (root / "gpt", r"is a 'gpt2' model: .* families bert, roberta, xlm-roberta, distilbert, albert, electra"),
+        "noweights": (root / "noweights", r"Could not load the model saved in .*no file named model.safetensors"),
+        "file": (root / "file.bin", r"is a file, not a model"),
+    }
+
+
+def test_a_folder_that_is_not_a_model_is_a_model_error_saying_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name, (folder, says) in not_models(tmp_path).items():
+        with pytest.raises(tw.ModelError, match=says) as err:
+            tw.analyze("the cat", model=str(folder))
+        assert name == "file" or "save_pretrained" in str(err.value) or "families" in str(err.value), name
+
+
+def test_the_cli_on_a_folder_that_is_not_a_model_prints_one_error_line(tmp_path, capsys, monkeypatch):
+    from transeasy_widget.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name, (folder, _) in not_models(tmp_path).items():
+        assert main(["the cat", "--model", str(folder)]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("transeasy-widget: error: ") and err.count("\n") == 1, err
+        assert "Traceback" not in err and "None" not in err, err
+
+
+def test_a_saved_model_without_tokenizer_asks_for_one_and_a_tokenizer_folder_loads_alone(tmp_path, word_tokenizer):
+    folder = saved_model(tmp_path / "model")
+    with pytest.raises(tw.ModelError, match=r"No tokenizer is saved with the model 'model': pass tokenizer="):
+        tw.analyze("the cat", model=str(folder))
+    word_tokenizer.save_pretrained(tmp_path / "tok")  # a folder with a tokenizer and no model
+    a = tw.analyze("the cat", model=str(folder), tokenizer=str(tmp_path / "tok"))
+    assert a.tokens == ["[CLS]", "the", "cat", "[SEP]"] and a.verify().ok
+    with pytest.raises(tw.ModelError, match=r"No tokenizer could be loaded in the folder"):
+        tw.analyze("the cat", model=str(folder), tokenizer=str(tmp_path / "model"))
+    from transformers import AutoModel, BertTokenizer
+
+    loaded = AutoModel.from_pretrained(folder)  # an object whose folder holds no tokenizer (transformers would
+    with pytest.raises(tw.ModelError, match=r"none is saved at"):  # build an empty one from its config)
+        tw.analyze("the cat", model=loaded)
+    with pytest.raises(tw.ModelError, match=r"has no vocabulary, only its 5 special tokens"):
+        tw.analyze("the cat", model=loaded, tokenizer=BertTokenizer())
+
+
+def test_a_lone_surrogate_in_the_text_is_an_input_error(small):
+    model, tok = small
+    with pytest.raises(tw.InputError, match=r"The text holds '\\ud800' at character 4, half of a UTF-16 surrogate"):
+        tw.analyze("cat \ud800 dog", model=model, tokenizer=tok)
+    with pytest.raises(tw.InputError, match=r"second text \(text_pair\) holds '\\udfff' at character 0"):
+        tw.analyze("cat", "\udfff dog", model=model, tokenizer=tok)
+
+
+@pytest.mark.parametrize("words", [123, 1.5, {"the": 1}.keys(), (w for w in ["the", "cat"])])
+def test_words_that_are_not_a_list_are_an_input_error(small, words):
+    model, tok = small
+    with pytest.raises(tw.InputError, match="words= takes a list of words"):
+        tw.analyze("the cat", model=model, tokenizer=tok, words=words)
+
+
+@pytest.mark.parametrize("tokenizer", [object(), 42, torch.nn.Linear(1, 1)])
+def test_a_tokenizer_that_is_not_one_is_a_model_error(small, tokenizer):
+    model, _ = small
+    with pytest.raises(tw.ModelError, match=r"tokenizer= must be a transformers tokenizer"):
+        tw.analyze("the cat", model=model, tokenizer=tokenizer)
+
+
+def test_a_raw_tokenizers_tokenizer_says_how_to_wrap_it(small):
+    model, tok = small
+    with pytest.raises(tw.ModelError, match=r"PreTrainedTokenizerFast\(tokenizer_object=\.\.\.\)"):
+        tw.analyze("the cat", model=model, tokenizer=tok.backend_tokenizer)
+
+
+def test_a_model_on_the_meta_device_is_refused_at_analyze_time(word_tokenizer):
+    model = random_bert(1, 2, 16, vocab=len(word_tokenizer)).to("meta")
+    with pytest.raises(tw.ModelError, match=r"weights are on the 'meta' device .*to_empty"):
+        tw.analyze("the cat", model=model, tokenizer=word_tokenizer)
+
+
+def test_a_tokenizer_of_another_model_is_refused(minilm_path):
+    from tests.tokenizers_for_tests import byte_level_bpe, sentencepiece
+
+    bpe = byte_level_bpe()  # RoBERTa's kind, smaller than the BERT's table: the size check alone lets it through
+    bert = random_bert(1, 2, 16, vocab=len(bpe) + 10)
+    with pytest.raises(tw.ModelError, match=r"pads with id 1 \('<pad>'\) but BertModel pads with id 0"):
+        tw.analyze("the cat", model=bert, tokenizer=bpe)
+    with pytest.raises(tw.ModelError, match="belongs to another model"):
+        tw.analyze("the cat", model=minilm_path, tokenizer=sentencepiece("xlm"))
+
+
+@pytest.mark.parametrize("change", [{"position_embedding_type": "relative_key"}, {"is_decoder": True}])
+def test_unsupported_bert_variants_list_the_supported_families(word_tokenizer, change):
+    model = random_bert(1, 2, 16, vocab=len(word_tokenizer))
+    for key, value in change.items():
+        setattr(model.config, key, value)
+    with pytest.raises(tw.UnsupportedModelError) as err:
+        tw.analyze("the cat", model=model, tokenizer=word_tokenizer)
+    assert all(family in str(err.value) for family in tw.SUPPORTED), str(err.value)
+
+
+# -- two threads checking one model --------------------------------------------------------------------------
+
+def test_two_threads_verifying_one_model_do_not_interfere(word_tokenizer):
+    """The model is left in training mode (dropout on) and its own pass is slow: without a lock held across the
+    mode switch and the pass, one thread's pass runs after the other has put training mode back."""
+    import threading
+
+    model = random_bert(2, 2, 16, vocab=len(word_tokenizer)).train()
+    model.register_forward_pre_hook(lambda module, args: time.sleep(0.05))
+    analyses = [tw.analyze(text, model=model, tokenizer=word_tokenizer)
+                for text in ["the cat sat on the mat", "where is the dog", "the dog ran", "it was tired"] * 2]
+    start, results = threading.Barrier(len(analyses)), {}
+
+    def check(i):
+        start.wait()
+        results[i] = analyses[i].verify()
+
+    threads = [threading.Thread(target=check, args=(i,)) for i in range(len(analyses))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results[i].ok for i in range(len(analyses))), [str(r) for r in results.values() if not r.ok][:1]
+    assert model.training and all(m.training for m in model.modules())  # left as the user had it
+
+
+def test_the_model_lock_is_reentrant_and_per_model():
+    a, b = random_bert(1, 2, 16), random_bert(1, 2, 16)
+    with models.own_forward_mode(a), models.own_forward_mode(a):  # nested on one thread: no deadlock
+        assert not a.training
+    assert models.model_lock(a) is models.model_lock(a) and models.model_lock(a) is not models.model_lock(b)
+
+
+# -- the command line: a way out of a word mismatch, paths it cannot write, counts that make no sense -------------
+
+def test_cli_on_mismatch_merges_or_stops_and_says_how(capsys, minilm_path):
+    from transeasy_widget.cli import main
+
+    argv = ["Don't stop.", "--model", minilm_path, "--words", "Do", "n't", "stop."]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "straddles the words 'Do' and \"n't\"" in err and "--on-mismatch merge" in err and err.count("\n") == 1
+    assert main([*argv, "--on-mismatch", "merge"]) == 0
+    assert "words     merged 'Do' and \"n't\" into one unit" in capsys.readouterr().out
+
+
+def test_cli_text_with_control_characters_runs_to_the_end(capsys, minilm_path):
+    from transeasy_widget.cli import main
+
+    assert main(["Page one ends in\x0cto the next\x85page.", "--model", minilm_path, "--top", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "merged 'in' and 'to'" in out and "parity OK" in out and "\ndistance_abs " in out
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["-o", "/dev/null/x.html"], "-o /dev/null/x.html: cannot write there: /dev/null is a file, not a folder"),
+    (["--png", "/dev/null/a/b.png"], "--png /dev/null/a/b.png: cannot write there: /dev/null is a file"),
+    (["--top", "-1"], "argument --top: -1 is negative: give 0 or more"),
+    (["--top", "two"], "argument --top: 'two' is not a whole number"),
+    (["--on-mismatch", "skip"], "argument --on-mismatch: invalid choice: 'skip'"),
+])
+def test_cli_arguments_it_cannot_use_are_usage_errors_before_any_model_loads(argv, says, capsys, monkeypatch):
+    from transeasy_widget.cli import main
+
+    monkeypatch.setattr(models, "resolve", lambda *a, **k: pytest.fail("a model was loaded"))
+    with pytest.raises(SystemExit) as stop:
+        main(["the cat", *argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "usage: transeasy-widget" in err and says in err, err
+
+
+def test_cli_top_zero_lists_no_heads_and_missing_folders_are_made(capsys, minilm_path, tmp_path):
+    from transeasy_widget.cli import main
+
+    png = tmp_path / "new" / "folder" / "head.png"
+    assert main(["The cat.", "--model", minilm_path, "--top", "0", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "notable heads" not in out and "parity OK" in out and png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_threads_asking_for_one_model_by_name_load_it_once(minilm_path, monkeypatch):
+    import threading
+
+    calls = []
+    real = models._load
+
+    def counted(source, local_only):
+        calls.append(source)
+        time.sleep(0.2)  # a slow disk: without the lock every thread misses the cache and loads
+        return real(source, local_only)
+
+    monkeypatch.setattr(models, "_load", counted)
+    models._load_by_name.cache_clear()
+    try:
+        threads = [threading.Thread(target=models.resolve, args=(minilm_path,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        models._load_by_name.cache_clear()
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("model", [123, "the cat".split(), {"name": "bert"}])
+def test_a_model_that_is_no_model_says_what_model_takes(model, word_tokenizer):
+    with pytest.raises(tw.ModelError, match=r"model= takes a name, a local folder or a model object"):
+        tw.analyze("the cat", model=model, tokenizer=word_tokenizer)

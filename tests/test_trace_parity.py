@@ -73,24 +73,28 @@ def assert_stages_match_model(a: tw.Analysis, model: Any) -> None:
         def per_head(x: torch.Tensor) -> torch.Tensor:
             return x.view(n, heads, dh).transpose(0, 1)
 
+        lt = t.layer(layer)  # this layer's stages, recomputed from X_l
         q, k, v = (per_head(seen[x][layer]) for x in "qkv")
-        assert close(t.selfattn_query_hidden[layer], q) <= TOL
-        assert close(t.selfattn_key_hidden[layer], k) <= TOL
-        assert close(t.selfattn_value_hidden[layer], v) <= TOL
+        assert close(lt.selfattn_query_hidden, q) <= TOL
+        assert close(lt.selfattn_key_hidden, k) <= TOL
+        assert close(lt.selfattn_value_hidden, v) <= TOL
         # the scores are not a module output: check them against their definition from the model's own Q, K
         qkt = torch.einsum("hid,hjd->hij", q, k)
-        assert close(t.selfattn_qkt_hidden[layer], qkt) <= 1e-4 * max(1.0, float(qkt.abs().max()))
+        assert close(lt.selfattn_qkt_hidden, qkt) <= 1e-4 * max(1.0, float(qkt.abs().max()))
         scaled = qkt / dh ** 0.5
-        assert close(t.selfattn_qkt_scale_hidden[layer], scaled) <= 1e-4 * max(1.0, float(scaled.abs().max()))
-        assert close(t.selfattn_attention[layer], seen["attn"][layer]) <= TOL
-        assert t.selfattn_qkt_scale_soft_hidden is t.selfattn_attention
-        assert close(t.selfattn_contvec[layer], per_head(seen["concat"][layer])) <= TOL
-        assert close(t.selfattn_contvec_concat[layer], seen["concat"][layer]) <= TOL
+        assert close(lt.selfattn_qkt_scale_hidden, scaled) <= 1e-4 * max(1.0, float(scaled.abs().max()))
+        assert close(lt.selfattn_attention, seen["attn"][layer]) <= TOL
+        assert lt.selfattn_qkt_scale_soft_hidden is lt.selfattn_attention
+        assert close(lt.selfattn_contvec, per_head(seen["concat"][layer])) <= TOL
+        assert close(lt.selfattn_contvec_concat, seen["concat"][layer]) <= TOL
         for stage, key in (("addnorm1_dense_hidden", "dense1"), ("addnorm1_add_hidden", "add1"),
                            ("addnorm1_norm_hidden", "norm1"), ("ffnn_dense_hidden", "ffn"),
                            ("ffnn_dense_act", "act"), ("addnorm2_dense_hidden", "dense2"),
                            ("addnorm2_add_hidden", "add2"), ("addnorm2_norm_hidden", "norm2")):
-            assert close(t[stage][layer], seen[key][layer]) <= TOL, (stage, layer)
+            assert close(t[stage, layer], seen[key][layer]) <= TOL, (stage, layer)
+    # the full-shape attributes stack the same layers
+    for stage in ("selfattn_query_hidden", "selfattn_attention", "ffnn_dense_act", "addnorm2_norm_hidden"):
+        assert torch.equal(t[stage], torch.stack([t[stage, layer] for layer in range(t.sizes["L"])])), stage
     for i, h in enumerate(seen["hidden"]):
         assert close(t.manual_hiddens[i], h) <= TOL
 
@@ -150,6 +154,10 @@ def test_no_gradients_are_built(word_tokenizer):
         for t in (value if isinstance(value, (tuple, tw.trace.encoder.LayerStack)) else [value]):
             if isinstance(t, torch.Tensor):
                 assert not t.requires_grad and t.grad_fn is None, stage.name
+    a.trace.cache.clear()
+    with torch.enable_grad():  # a layer recomputed while the user's code builds gradients builds none either
+        lt = a.trace.layer(1)
+        assert all(not lt[name].requires_grad and lt[name].grad_fn is None for name in lt.names)
 
 
 def test_a_task_model_is_traced_through_its_encoder(word_tokenizer):

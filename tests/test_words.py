@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch
 
 from tests.conftest import random_bert, wordpiece_tokenizer
 from transeasy_widget import AlignmentError, InputError, analyze
@@ -213,3 +214,91 @@ def test_analyze_passes_words_and_merge_through(tok):
     model = random_bert(1, 2, 16, vocab=len(tok))
     a = analyze("don't play", model=model, tokenizer=tok, words=["do", "n't", "play"], on_mismatch="merge")
     assert a.alignment.labels == ["don't", "play"] and a.attentions.labels("reduced") == ["don't", "play"]
+
+
+
+# Every character str.split() takes for whitespace, and a few that the tokenizers delete or keep and it does not.
+SPACES = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+ODD = ["\x00", "\x1b", "\x7f", "\u00ad", "\u0301", "\u200b", "\u200d", "\ufeff", "\ufffd"]
+
+
+@pytest.fixture(scope="module")
+def every_tokenizer(minilm_tok, bpe_tok, sp_tok) -> list[tuple[str, Any]]:
+    from tests import tokenizers_for_tests as tt
+
+    return [("MiniLM (BERT uncased)", minilm_tok), ("byte-level BPE", bpe_tok), ("SentencePiece BPE", sp_tok),
+            ("RoBERTa byte-level BPE", tt.byte_level_bpe()), ("ALBERT SentencePiece", tt.sentencepiece("albert")),
+            ("XLM-R SentencePiece", tt.sentencepiece("xlm")), ("WordPiece", tt.wordpiece())]
+
+
+def check_default_words(enc: Encoding) -> Alignment:
+    """The default words align (no raise) and every non-special piece is in exactly one word, whose label is the
+    text's own characters at its span."""
+    al = align(enc)
+    texts = [enc.text, enc.text_pair]
+    assert sorted(p for w in al.words for p in w.pieces) == [p for p in range(enc.n) if not enc.special[p]]
+    for w in al.words:
+        assert w.pieces and w.text == texts[w.sequence][w.start:w.end] and w.text.strip() == w.text
+        assert all(enc.sequence[p] == w.sequence for p in w.pieces)
+    return al
+
+
+@pytest.mark.parametrize("char", SPACES + ODD, ids=lambda c: f"U+{ord(c):04X}")
+def test_default_words_always_align_whatever_the_separator(char, every_tokenizer):
+    """str.split() breaks at \\x0b \\x0c \\x1c-\\x1f \\x85, which BERT's tokenizer deletes: "in\\x0cto" is one piece
+    'into' over two default words. The default words are ours, so they merge (noted) and never raise."""
+    text = f"Page one ends in{char}to the next café 東京 page.{char}Don't{char}{char}stop 😀{char}"
+    pair = f"{char}Où{char}est-il ?"
+    for name, tokenizer in every_tokenizer:
+        for second in (None, pair):
+            try:
+                check_default_words(encode(tokenizer, text, second, 512, name))
+            except Exception as err:
+                raise AssertionError(f"{name}, pair={second is not None}: {err}") from err
+
+
+def test_default_words_merge_where_the_tokenizer_deleted_the_separator(minilm_tok):
+    enc = encode(minilm_tok, "Page one ends in\x0cto the next page.", None, 512, "minilm")
+    assert "into" in enc.tokens
+    al = align(enc)
+    assert al.labels == ["Page", "one", "ends", "in\x0cto", "the", "next", "page."]
+    assert pieces(enc, al)[3] == ("in\x0cto", ["into"])
+    assert len(al.notes) == 1 and "merged 'in' and 'to'" in al.notes[0]
+    with pytest.raises(AlignmentError, match="straddles the words 'in' and 'to'"):  # the user's own words still raise
+        align(enc, ["Page", "one", "ends", "in", "to", "the", "next", "page."])
+
+
+def test_analyze_and_its_word_level_views_work_on_control_characters(minilm_path):
+    a = analyze("Page one ends in\x0cto the\x85next\x1cpage.", model=minilm_path)
+    reduced = a.attentions.reduced
+    assert a.alignment.labels == ["Page", "one", "ends", "in\x0cto", "the\x85next\x1cpage."]
+    assert reduced.shape[-1] == 5
+    torch.testing.assert_close(reduced.sum(-1), torch.ones(reduced.shape[:-1]))
+    assert a.widget().variant == "raw" and a.viz.nosep_linscale_reduced(0, 0) is not None
+
+
+def test_default_words_align_on_random_texts_of_odd_characters(every_tokenizer):
+    """Seeded random texts (and pairs) of letters, punctuation, every whitespace, deleted and combining
+    characters, accents, CJK and emoji: the default words cover every piece, on every tokenizer kind."""
+    import random
+
+    alphabet = [*"abcdefghij ABC.,!?'-", *SPACES, *ODD, "é", "e\u0301", "東", "京", "😀", "ß", "İ", "ﬁ", "Ⅻ", "①", "ـ"]
+    rng = random.Random(11)
+    checked = 0
+    for trial in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 25)))
+        pair = None if trial % 2 else "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
+        if not text.strip() or (pair is not None and not pair.strip()):
+            continue
+        for name, tokenizer in every_tokenizer:
+            try:
+                enc = encode(tokenizer, text, pair, 512, name)
+            except InputError as err:  # only the special tokens: nothing to align
+                assert "gives no tokens" in str(err)
+                continue
+            try:
+                check_default_words(enc)
+            except Exception as err:
+                raise AssertionError(f"{name}: text={text!r} pair={pair!r}: {err}") from err
+            checked += 1
+    assert checked > 1000

@@ -11,12 +11,11 @@ from .analysis import Analysis, analyze
 from .errors import AlignmentError, InputError, ModelError, TransEasyError, UnsupportedModelError
 from .stages import REGISTRY, STAGES, Stage
 from .trace import SUPPORTED, Trace
-from .trace.buffers import release_memory
 from .verify import Verification
 
 __version__ = "0.1.0"
 
 __all__ = [
     "REGISTRY", "STAGES", "SUPPORTED", "AlignmentError", "Analysis", "InputError", "ModelError", "Stage", "Trace",
-    "TransEasyError", "UnsupportedModelError", "Verification", "__version__", "analyze", "release_memory",
+    "TransEasyError", "UnsupportedModelError", "Verification", "__version__", "analyze",
 ]

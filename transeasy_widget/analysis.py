@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from .models import Resolved, resolve
 from .tokens import Encoding, check_text, check_vocabulary, encode
 from .trace import FAMILIES, Trace, run_trace
-from .verify import TOLERANCE, Verification, verify
+from .trace.cache import DEFAULT_MB, check_budget
+from .verify import TOLERANCE, Diffs, Verification, layer_diffs
 from .words import Alignment, align, check_on_mismatch
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ class Analysis:
         self.trace = trace
         self.words_given = None if words is None else list(words)
         self.on_mismatch = check_on_mismatch(on_mismatch)
+        self._diffs: Diffs | None = None
 
     @property
     def model(self) -> Any:
@@ -65,10 +68,13 @@ class Analysis:
 
     @cached_property
     def attentions(self) -> AttentionViews:
-        """raw, nosep, nosep_linscale, nosep_softmax_scale, reduced (word level): each L×H×m×m, computed on first use."""
+        """raw, nosep, nosep_linscale, nosep_softmax_scale, reduced (word level): one layer computed on request
+        (``attentions.layer(variant, l)``, H×m×m), or every layer stacked (``attentions.raw``, L×H×m×m)."""
         from .attention import AttentionViews
 
-        return AttentionViews(self.trace.selfattn_attention, self.encoding, lambda: self.alignment)
+        this = weakref.ref(self)  # no reference cycle: a dropped analysis is freed at once, its trace with it
+        return AttentionViews.of_trace(self.trace, self.encoding, lambda: this().alignment,  # type: ignore[union-attr]
+                                       analysis=this)
 
     @cached_property
     def head_stats(self) -> HeadStats:
@@ -92,9 +98,11 @@ class Analysis:
         return Viz(self.attentions)
 
     def verify(self, tolerance: float = TOLERANCE) -> Verification:
-        """Per layer, max |manual - model| of the hidden states and the attentions (runs the model once)."""
-        t = self.trace
-        return verify(t.manual_hiddens, t.selfattn_attention, t.pipeline_hiddens, t.pipeline_attns, tolerance)
+        """Per layer, max |manual - model| of the hidden states and the attentions: the model runs once (the first
+        call), then each layer's attention is recomputed and compared in turn. NaN or inf anywhere fails."""
+        if self._diffs is None:
+            self._diffs = layer_diffs(self.trace)
+        return Verification(*self._diffs, tolerance=tolerance)
 
     def summary(self) -> str:
         s = self.trace.sizes
@@ -139,7 +147,7 @@ class Analysis:
 
 def analyze(text: str, text_pair: str | None = None, *, model: Any = None, tokenizer: Any = None,
             words: Sequence[str] | Sequence[Sequence[str]] | None = None, on_mismatch: str = "error",
-            truncate: bool = False) -> Analysis:
+            truncate: bool = False, cache_mb: float = DEFAULT_MB) -> Analysis:
     """Trace one text (or a pair) through a model, every stage by hand.
 
     ``model``: None (bert-base-uncased, or the offline MiniLM where that cannot be loaded), a name, a local
@@ -148,9 +156,12 @@ def analyze(text: str, text_pair: str | None = None, *, model: Any = None, token
     ``words``: the words for the word-level views (default: the text's whitespace-separated words, as TransEasy);
     for a pair, one list through both texts or a pair of lists. ``on_mismatch="merge"`` merges words that a piece
     straddles into one unit instead of raising :class:`AlignmentError` (``a.alignment.notes`` says which).
+    ``cache_mb``: how many MB of computed layers the trace keeps (least recently used out; ``a.trace.cache``).
+    The trace keeps the hidden states X_0 … X_L; any other stage of a layer is recomputed from X_l when asked for.
     """
     check_text(text, "The text")  # before any model is loaded
     check_on_mismatch(on_mismatch)
+    check_budget(cache_mb)
     if text_pair is not None:
         check_text(text_pair, "The second text (text_pair)")
     resolved = resolve(model, tokenizer)
@@ -159,4 +170,5 @@ def analyze(text: str, text_pair: str | None = None, *, model: Any = None, token
     enc = encode(resolved.tokenizer, text, text_pair, adapter.max_tokens(resolved.model), resolved.name, truncate)
     if words is not None:  # a word list that does not fit fails before the trace runs
         align(enc, words, on_mismatch)
-    return Analysis(resolved, enc, run_trace(resolved.model, resolved.tokenizer, resolved.family, enc), words, on_mismatch)
+    trace = run_trace(resolved.model, resolved.tokenizer, resolved.family, enc, cache_mb)
+    return Analysis(resolved, enc, trace, words, on_mismatch)

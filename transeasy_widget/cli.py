@@ -4,9 +4,11 @@ the terminal; optionally a self-contained interactive page (-o) and a figure of 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
-from .errors import TransEasyError
+from .errors import AlignmentError, InputError, TransEasyError
 
 FIGURES = ("raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "nosep_linscale_reduced")
 
@@ -23,6 +25,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a model name or local folder (default: bert-base-uncased, or the offline MiniLM)")
     p.add_argument("--words", metavar="WORD", nargs="+",
                    help="your own word list for the word-level views (default: whitespace-separated words)")
+    p.add_argument("--on-mismatch", choices=("error", "merge"), default="error",
+                   help="where a piece straddles two of your --words: stop with an error (default) or merge them")
     p.add_argument("--truncate", action="store_true", help="keep the first tokens that fit the model")
     p.add_argument("-o", "--output", metavar="PAGE.html", help="write a self-contained interactive page")
     p.add_argument("--weights", action="store_true", help="embed the weight stages in the page too (large)")
@@ -30,20 +34,51 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", choices=FIGURES, default="nosep_linscale_reduced", help="which figure --png saves")
     p.add_argument("--layer", type=int, default=0, help="layer of the figure (0-based)")
     p.add_argument("--head", type=int, default=0, help="head of the figure (0-based)")
-    p.add_argument("--top", type=int, default=2, metavar="K", help="notable heads listed per statistic")
+    p.add_argument("--top", type=_count, default=2, metavar="K", help="notable heads listed per statistic (0: none)")
     return p
+
+
+def _count(value: str) -> int:
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if k < 0:
+        raise argparse.ArgumentTypeError(f"{k} is negative: give 0 or more")
+    return k
+
+
+def _writable(path: str) -> str | None:
+    """Why the file cannot be written (its folder is a file, say), or None; checked before the trace runs."""
+    folder = Path(path).absolute().parent
+    while not folder.exists():
+        folder = folder.parent  # missing folders are made when writing
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable"
+    return None
 
 
 def run(args: argparse.Namespace) -> None:
     from .analysis import analyze  # torch is imported only once the arguments are fine
 
-    a = analyze(args.text, args.pair, model=args.model, words=args.words, truncate=args.truncate)
+    a = analyze(args.text, args.pair, model=args.model, words=args.words, on_mismatch=args.on_mismatch,
+                truncate=args.truncate)
     print(a.summary())
+    try:
+        notes = a.alignment.notes
+    except InputError:  # no character offsets (a slow tokenizer): no word-level views, said below
+        notes = ()
+    for note in notes:
+        print(f"words     {note}")
     print(a.verify())
-    print(f"notable heads (layer.head value, 0-based), top {args.top} per statistic:")
-    print(a.head_stats.summary(k=args.top))
+    if args.top:
+        print(f"notable heads (layer.head value, 0-based), top {args.top} per statistic:")
+        print(a.head_stats.summary(k=args.top))
     if args.png:
         fig = getattr(a.viz, args.figure)(args.layer, args.head)
+        Path(args.png).absolute().parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.png, bbox_inches="tight")
         print(f"figure: {args.png} ({args.figure}, layer {args.layer}, head {args.head})")
     if args.output:
@@ -60,13 +95,19 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--png {args.png}: the file must end in .png, .svg or .pdf")
     if args.output and not args.output.lower().endswith((".html", ".htm")):
         p.error(f"-o {args.output}: the page must end in .html")
+    for flag, path in (("-o", args.output), ("--png", args.png)):
+        problem = path and _writable(path)
+        if problem:
+            p.error(f"{flag} {path}: cannot write there: {problem}")
     try:
         run(args)
     except TransEasyError as err:
-        print(f"transeasy-widget: error: {err}", file=sys.stderr)
+        hint = " (here: --on-mismatch merge)" if isinstance(err, AlignmentError) and "on_mismatch" in str(err) else ""
+        print(f"transeasy-widget: error: {err}{hint}", file=sys.stderr)
         return 2
-    except OSError as err:
-        print(f"transeasy-widget: error: cannot write {err.filename}: {err.strerror}", file=sys.stderr)
+    except OSError as err:  # writing the page or the figure failed after all (disk full, ...)
+        what = f"cannot write {err.filename}: {err.strerror}" if err.filename else str(err) or type(err).__name__
+        print(f"transeasy-widget: error: {what}", file=sys.stderr)
         return 1
     return 0
 

@@ -26,7 +26,7 @@ TransEasy's four distances, on the word-level ``reduced`` matrix R (m words, row
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -51,6 +51,7 @@ DESCRIPTIONS: dict[str, str] = {
 # how "notable" reads for each statistic in HeadStats.top: the largest values, or the largest magnitudes
 _ORDER = {"distance_directed": "abs", "distance_directed_std": "abs", "entropy": "smallest"}
 ORDERS = ("largest", "smallest", "abs")
+_OF_RAW = ("entropy", "cls", "sep", "punct", "self", "prev", "next")  # the rest come from the word-level matrix
 
 
 def special_roles(enc: Encoding, cls_token_id: int | None) -> tuple[list[int], list[int]]:
@@ -106,7 +107,8 @@ def distances(reduced: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 class HeadStats:
-    """Per-head statistics by name, each an L×H tensor, computed on first use: ``stats["prev"]``, ``stats.prev``,
+    """Per-head statistics by name, each an L×H tensor, computed on first use layer by layer (one layer's
+    attention at a time, then dropped): ``stats["prev"]``, ``stats.prev``,
     ``dict(stats.items())``; ``stats.top("prev", k=3)`` → [(layer, head, value)]; ``DESCRIPTIONS`` says what each is.
     """
 
@@ -118,28 +120,31 @@ class HeadStats:
         self._cls_token_id = cls_token_id
         self._cache: dict[str, torch.Tensor] = {}
 
-    def _compute(self, name: str) -> torch.Tensor:
-        enc, attn = self.views.encoding, self.views.raw
+    def _shares(self) -> dict[str, torch.Tensor]:
+        """The seven statistics of the raw attention, layer by layer (each layer's attention dropped after use)."""
+        enc = self.views.encoding
         cls, sep = special_roles(enc, self._cls_token_id)
-        compute: dict[str, Callable[[], torch.Tensor]] = {
-            "entropy": lambda: entropy(attn),
-            "cls": lambda: share_to(attn, cls),
-            "sep": lambda: share_to(attn, sep),
-            "punct": lambda: share_to(attn, punctuation_pieces(enc)),
-            "self": lambda: diagonal_share(attn, 0),
-            "prev": lambda: diagonal_share(attn, -1),
-            "next": lambda: diagonal_share(attn, 1),
-        }
-        if name in compute:
-            return compute[name]()
-        self._cache.update(distances(self.views.reduced))
-        return self._cache[name]
+        punct = punctuation_pieces(enc)
+        per_layer: dict[str, list[torch.Tensor]] = {name: [] for name in _OF_RAW}
+        for layer in range(self.views.n_layers):
+            attn = self.views.layer("raw", layer)
+            values = {"entropy": entropy(attn), "cls": share_to(attn, cls), "sep": share_to(attn, sep),
+                      "punct": share_to(attn, punct), "self": diagonal_share(attn, 0),
+                      "prev": diagonal_share(attn, -1), "next": diagonal_share(attn, 1)}
+            for name in _OF_RAW:
+                per_layer[name].append(values[name])
+        return {name: torch.stack(values) for name, values in per_layer.items()}
+
+    def _distances(self) -> dict[str, torch.Tensor]:
+        """The four distances of the word-level attention, layer by layer."""
+        per_layer = [distances(self.views.layer("reduced", layer)) for layer in range(self.views.n_layers)]
+        return {name: torch.stack([d[name] for d in per_layer]) for name in per_layer[0]}
 
     def __getitem__(self, name: str) -> torch.Tensor:
         if name not in DESCRIPTIONS:
             raise InputError(f"No head statistic {name!r}: choose one of {', '.join(DESCRIPTIONS)}.")
-        if name not in self._cache:
-            self._cache[name] = self._compute(name)
+        if name not in self._cache:  # one sweep over the layers computes its whole family of statistics
+            self._cache.update(self._shares() if name in _OF_RAW else self._distances())
         return self._cache[name]
 
     def __getattr__(self, name: str) -> Any:
@@ -192,5 +197,5 @@ class HeadStats:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        layers, heads = self.views.raw.shape[:2]
-        return f"<HeadStats: {len(self)} statistics per head ({layers}×{heads}): {', '.join(DESCRIPTIONS)}>"
+        return (f"<HeadStats: {len(self)} statistics per head ({self.views.n_layers}×{self.views.n_heads}): "
+                f"{', '.join(DESCRIPTIONS)}>")

@@ -31,16 +31,18 @@ def f16_bytes(t: torch.Tensor) -> bytes:
     return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy(), dtype="<f2").tobytes()
 
 
-def u8_thumbnails(att: torch.Tensor, side: int) -> tuple[bytes, float, list[float]]:
+VMAX = 1.0  # the overview's shared scale: 255 = an attention weight of 1 (no variant's weights exceed it)
+
+
+def u8_thumbnails(att: torch.Tensor, side: int) -> tuple[bytes, list[float]]:
     """L×H×m×m → L×H×t×t uint8 (t = min(side, m)) on ONE scale for every head: each block's max (max pooling, so a
-    sharp head keeps its peaks and a diffuse one stays pale), 255 = vmax = max(1, largest weight). Also each head's
-    max, for the per-head colour scale."""
+    sharp head keeps its peaks and a diffuse one stays pale), 255 = VMAX. Also each head's max, for the per-head
+    colour scale."""
     layers, heads, m, _ = att.shape
     t = min(side, m)
     pooled = F.adaptive_max_pool2d(att.reshape(layers * heads, 1, m, m).float(), t).reshape(layers * heads, t * t)
-    vmax = max(1.0, float(pooled.max()))
-    q = torch.round(pooled.clamp_min(0) / vmax * 255).to(torch.uint8)
-    return q.numpy().tobytes(), vmax, [float(x) for x in pooled.amax(dim=1)]
+    q = torch.round(pooled.clamp(0, VMAX) / VMAX * 255).to(torch.uint8)
+    return q.numpy().tobytes(), [float(x) for x in pooled.amax(dim=1)]
 
 
 def block_mean(x: torch.Tensor, row_step: int, col_step: int) -> torch.Tensor:
@@ -70,19 +72,20 @@ def steps_for(rows: int, cols: int) -> tuple[int, int]:
 
 def _layer_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     variant = check_variant(str(req.get("variant")))
-    att = a.attentions.get(variant)
-    layer = check_index("layer", req.get("layer"), att.shape[0])
-    head = {"what": "layer", "variant": variant, "layer": layer, "dtype": "float16", "shape": list(att.shape[1:])}
-    return head, [f16_bytes(att[layer])]
+    layer = check_index("layer", req.get("layer"), a.trace.sizes["L"])
+    att = a.attentions.layer(variant, layer)  # this layer only
+    head = {"what": "layer", "variant": variant, "layer": layer, "dtype": "float16", "shape": list(att.shape)}
+    return head, [f16_bytes(att)]
 
 
 def _overview_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     variant = check_variant(str(req.get("variant")))
-    att = a.attentions.get(variant)
-    data, vmax, head_max = u8_thumbnails(att, THUMB)
-    t = min(THUMB, att.shape[-1])
-    return {"what": "overview", "variant": variant, "dtype": "uint8", "shape": [*att.shape[:2], t, t],
-            "vmax": vmax, "head_max": head_max}, [data]
+    layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
+    # layer by layer: one layer's attention at a time, all on the one shared scale
+    parts = [u8_thumbnails(a.attentions.layer(variant, layer)[None], THUMB) for layer in range(layers)]
+    t = min(THUMB, len(a.attentions.labels(variant)))
+    return {"what": "overview", "variant": variant, "dtype": "uint8", "shape": [layers, heads, t, t],
+            "vmax": VMAX, "head_max": [x for _, head_max in parts for x in head_max]}, [b"".join(d for d, _ in parts)]
 
 
 def colour_range(name: str, t: torch.Tensor) -> tuple[str, float, float]:
@@ -105,13 +108,16 @@ def colour_range(name: str, t: torch.Tensor) -> tuple[str, float, float]:
 
 
 def stage_slice(a: Any, name: str, layer: int, head: int) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """The 2-D slice of a stage the viewer shows: the selected layer (and head), as rows × columns."""
+    """The 2-D slice of a stage the viewer shows: the selected layer (and head), as rows × columns; a per-layer
+    stage is read for that layer only."""
     stage = STAGES[name]
-    value, dims = a.trace[name], stage.dims
+    dims = stage.dims
     if dims[:1] == ("L+1",):  # the hidden states: the selected layer's output, X_{l+1}
-        value, dims = value[layer + 1], dims[1:]
+        value, dims = a.trace[name, layer + 1], dims[1:]
     elif stage.per_layer:
-        value, dims = value[layer], dims[1:]
+        value, dims = a.trace[name, layer], dims[1:]
+    else:
+        value = a.trace[name]
     if stage.per_head:
         value, dims = value[head], dims[1:]
     t = torch.as_tensor(value).detach().to("cpu", torch.float32)
@@ -182,12 +188,12 @@ def _row_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]
     head = check_index("head", req.get("head"), sizes["H"])
     query = check_index("query", req.get("query"), sizes["n"])
 
-    def read(part: str, *index: int) -> torch.Tensor:
-        return torch.as_tensor(a.trace[ROW_STAGES[part]][index]).float().cpu()
+    def read(part: str, *index: int) -> torch.Tensor:  # that layer of a stage only (the trace computes it on demand)
+        return torch.as_tensor(a.trace[ROW_STAGES[part], layer][index]).float().cpu()
 
-    q, keys = read("q", layer, head, query), read("k", layer, head)
-    dots, scaled = read("dot", layer, head, query), read("scaled", layer, head, query)
-    weights = read("softmax", layer, head, query)
+    q, keys = read("q", head, query), read("k", head)
+    dots, scaled = read("dot", head, query), read("scaled", head, query)
+    weights = read("softmax", head, query)
     products = keys * q
     n, dh = keys.shape
     content = {"what": "row", "layer": layer, "head": head, "query": query, "n": n, "dh": dh, "stages": ROW_STAGES,

@@ -34,6 +34,13 @@ def check_text(text: object, what: str) -> str:
         raise InputError(f"{what} must be a string, got {type(text).__name__}.")
     if not text.strip():
         raise InputError(f"{what} is empty: pass a sentence, e.g. tw.analyze('The cat sat on the mat.').")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: no tokenizer (nor the browser) can take it
+        raise InputError(
+            f"{what} holds {text[err.start]!r} at character {err.start}, half of a UTF-16 surrogate pair and not a "
+            "character (text decoded with errors='surrogateescape', or a JSON '\\ud83d' escape without its other "
+            "half). Remove it, or repair the text, e.g. text.encode('utf-8', 'replace').decode().") from None
     return text
 
 

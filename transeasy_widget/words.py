@@ -5,9 +5,11 @@ The alignment never compares piece strings with words, so it holds for every tok
 (``café`` → ``cafe``), ``[UNK]`` pieces, CJK characters, casing and repeated words.
 
 Words are, by default, TransEasy's rule: the whitespace-separated words of the text, punctuation
-attached (``mat.``). Or the user's own list (e.g. Universal Dependencies tokens), which must follow the
-text in order and cover every character but whitespace (letter case may differ). For a sentence pair,
-pass either one flat list running through both texts, or a pair of lists ``(words_a, words_b)``.
+attached (``mat.``); where the tokenizer deletes a character ``str.split()`` takes for a space (``\\x0c``,
+``\\x85``, ...) and one piece spans two such words, they are one word (the default words always align).
+Or the user's own list (e.g. Universal Dependencies tokens), which must follow the text in order and
+cover every character but whitespace (letter case may differ). For a sentence pair, pass either one flat
+list running through both texts, or a pair of lists ``(words_a, words_b)``.
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def align(enc: Encoding, words: Sequence[str] | Sequence[Sequence[str]] | None =
     texts = [enc.text] if enc.text_pair is None else [enc.text, enc.text_pair]
     user = words is not None
     spans = _default_spans(texts) if words is None else _match_words(texts, _word_lists(words, len(texts)))
-    merge = on_mismatch == "merge"
+    # The default words are ours, so they always align: where a piece straddles two of them (the tokenizer deleted
+    # a character str.split() took for a space, e.g. "\x0c" or "\x85"), they merge into one word, noted.
+    merge = on_mismatch == "merge" or not user
     groups, pieces, notes = _assign_pieces(enc, spans, merge)
     return _build(enc, texts, spans, groups, pieces, notes, merge, user)
 
@@ -106,6 +110,9 @@ def _word_lists(words: Sequence[str] | Sequence[Sequence[str]], n_texts: int) ->
     """(word, text it must be in or None: the next text that has characters left) for every word given."""
     if isinstance(words, str):
         raise InputError("words= takes a list of words, not one string: pass e.g. text.split() or your own list.")
+    if not isinstance(words, Sequence):
+        raise InputError(f"words= takes a list of words (strings), got {type(words).__name__}: pass e.g. "
+                         "['The', 'cat', 'sat.'], or for a sentence pair a pair of lists (words_a, words_b).")
     items = list(words)
     if n_texts == 2 and len(items) == 2 and all(not isinstance(w, str) and isinstance(w, Sequence) for w in items):
         out: list[tuple[str, int | None]] = [(w, k) for k, part in enumerate(items) for w in part]  # type: ignore[misc]

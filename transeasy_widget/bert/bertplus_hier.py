@@ -2,6 +2,15 @@
 
     from transeasy_widget.bert import bertplus_hier
     analysis = bertplus_hier.analyzer("sentence to be analyzed", ["optional", "word", "list"])
+
+Its code's tree (``transeasy_tree.py``), which existing scripts use::
+
+    analysis.attentions.noclssep.scale.linear.reduced.matrices        # and .raw, .noclssep.raw, .noclssep.scale.softmax
+    analysis.attentions.noclssep.scale.linear.reduced.attention_distance_mean_abs   # _directed, _abs_std, _directed_std
+    analysis.hidden_states.last / .all; analysis.tokenization.bert.wordpieces.noclssep; analysis.tokenization.wordpos(w)
+
+Its README's names::
+
     analysis.bert.attentions.raw / .nosep / .nosep_linscale / .nosep_softmax_scale / .reduced
     analysis.bert.attentions.reduced.attention_distance_mean_abs    # and _directed, _abs_std, _directed_std
     analysis.bert.hidden_states.last / .all
@@ -23,6 +32,7 @@ from ..analysis import Analysis, analyze
 from ..attention import AttentionViews, HiddenStates
 from ..headstats import distances
 from ..viz import Viz
+from . import transeasy_tree
 
 _DISTANCES = {"attention_distance_mean_abs": "distance_abs", "attention_distance_mean_directed": "distance_directed",
               "attention_distance_mean_abs_std": "distance_abs_std",
@@ -73,6 +83,9 @@ class analyzer:  # noqa: N801 - the original's class name
         self.analysis: Analysis = analyze(sentence, model=model, tokenizer=tokenizer, words=words, **kwargs)
         self.bert = Bert(self.analysis)
         self.viz: Viz = self.analysis.viz
+        self.attentions = transeasy_tree.Attentions(self.analysis)
+        self.tokenization = transeasy_tree.Tokenization(self.analysis)
+        self.hidden_states: HiddenStates = self.analysis.hidden_states
 
     @property
     def words(self) -> list[str]:

@@ -1,47 +1,78 @@
-"""The step-by-step trace: one adapter per architecture family, all filling the registry's stages."""
+"""The step-by-step trace: one adapter per architecture family, and the Trace that serves every stage by name.
+
+A trace keeps what the model's own pass keeps: the inputs, the embedding stages and the residual stream
+X_0 … X_L (``manual_hiddens``). Any other stage of layer l is recomputed from X_l when it is first asked for,
+by the very function that computed X_{l+1}, so it is bit-identical to computing every stage up front; a
+bounded cache (``trace.cache``) keeps the layers used last.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection
+import weakref
+from collections.abc import Callable, Collection, Iterator
 from types import ModuleType
 from typing import Any
 
 import torch
 
+from ..errors import check_index
+from ..families import SUPPORTED
+from ..models import own_forward_mode
 from ..stages import STAGES, Stage, absent_reason, by_group, stages_for
 from ..tokens import Encoding
 from . import albert, bert, distilbert, electra, roberta
+from .cache import DEFAULT_MB, LayerCache
+from .encoder import ATTENTION_STAGES, LAYER_STAGES, Encoder, LayerStack
+from .memory import release
 
 # model_type → the module that traces it (each has trace, max_tokens, model_inputs, features)
 FAMILIES: dict[str, ModuleType] = {
     "bert": bert, "roberta": roberta, "xlm-roberta": roberta, "distilbert": distilbert, "albert": albert,
     "electra": electra,
 }
-SUPPORTED: tuple[str, ...] = tuple(FAMILIES)
+assert tuple(FAMILIES) == SUPPORTED, "families.SUPPORTED lists the families traced here"
 
 _PIPELINE = ("pipeline_res", "pipeline_attns", "pipeline_hiddens")
+_OUTPUT = "addnorm2_norm_hidden"  # the last stage of a layer: a cached layer that has it is whole
 
 
-def sizes_of(values: dict[str, Any]) -> dict[str, int]:
-    """The dimension sizes, read off the traced tensors (never from literals)."""
-    layers, heads, n, dh = values["selfattn_query_hidden"].shape
+def sizes_of(values: dict[str, Any], encoder: Encoder) -> dict[str, int]:
+    """The dimension sizes, read off the kept tensors and the model's modules (never from literals)."""
+    hiddens = values["manual_hiddens"]
     vocab, e = values["preemb_vocab"].shape
-    return {"L": layers, "H": heads, "n": n, "dh": dh, "d": values["selfattn_contvec_concat"].shape[-1],
-            "f": values["ffnn_dense_hidden"].shape[-1], "V": vocab, "e": e}
+    heads, d = encoder.heads, hiddens.shape[-1]
+    return {"L": len(encoder), "H": heads, "n": hiddens.shape[1], "dh": d // heads, "d": d,
+            "f": encoder.parts[0].ffn_in.out_features, "V": vocab, "e": e}
 
 
 class Trace:
-    """Every stage of one forward pass by its registry name: ``trace.selfattn_query_hidden`` or ``trace[name]``."""
+    """Every stage of one forward pass by its registry name: ``trace.selfattn_query_hidden`` or ``trace[name]``;
+    one layer of it: ``trace.layer(3).selfattn_query_hidden`` or ``trace["selfattn_query_hidden", 3]``.
 
-    def __init__(self, family: str, values: dict[str, Any], run_pipeline: Callable[[], Any],
-                 features: Collection[str] = frozenset()):
+    Kept from the start: the symbolic and embedding stages, ``manual_hiddens`` (X_0 … X_L) and the weight
+    stages (views of the model's parameters). Computed when asked for, from X_l: the other activation stages.
+    Asking for one layer computes that layer only (once: ``trace.cache`` keeps recent layers, up to
+    ``cache.budget_mb``), and only as far as needed: Q, K, the scores and the attention weights first, the rest
+    of the layer (values, context, dense, feed-forward) when one of its stages is asked for.
+
+    The full-shape attribute of a per-layer activation stage (``trace.selfattn_attention``, L×H×n×n) computes
+    every layer not in the cache and stacks them into a new tensor on each access: in a loop over layers, ask
+    ``trace.layer(l)`` instead.
+    """
+
+    def __init__(self, family: str, values: dict[str, Any], encoder: Encoder, run_pipeline: Callable[[], Any],
+                 features: Collection[str] = frozenset(), cache_mb: float = DEFAULT_MB):
         self.family = family
         self.features = frozenset(features)  # the model's optional features (stages.FEATURES), e.g. a projection
         self._values = values
+        self._encoder = encoder
         self._run_pipeline = run_pipeline
-        self._pipeline: Any = None
-        self.sizes = sizes_of(values)
+        self._kept_pipeline: list[Any] = []  # the model's own output once asked for (a box that release empties)
+        self.cache = LayerCache(cache_mb)
+        self.sizes = sizes_of(values, encoder)
+        # when this trace dies, its memory goes back to the system (see memory.py)
+        weakref.finalize(self, release, self._values, self.cache, self._kept_pipeline).atexit = False
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -58,18 +89,75 @@ class Trace:
 
     @property
     def pipeline(self) -> Any:
-        """The model's own output (eval mode, eager attention, no gradients), computed on first use."""
-        if self._pipeline is None:
-            self._pipeline = self._run_pipeline()
-        return self._pipeline
+        """The model's own output (eval mode, eager attention, no gradients), computed on first use and kept."""
+        if not self._kept_pipeline:
+            self._kept_pipeline.append(self.run_pipeline())
+        return self._kept_pipeline[0]
 
-    def __getitem__(self, name: str) -> Any:
+    def run_pipeline(self) -> Any:
+        """The model's own output, computed now and not kept (``verify`` reads it once)."""
+        return self._kept_pipeline[0] if self._kept_pipeline else self._run_pipeline()
+
+    # -- one layer ----------------------------------------------------------------------------------------------
+    def layer(self, layer: int) -> LayerTrace:
+        """Layer ``layer``'s stages (``.selfattn_query_hidden`` is H×n×dh): computed from X_l on first access."""
+        return LayerTrace(self, check_index("layer", layer, self.sizes["L"]))
+
+    def layer_stages(self, layer: int, attention_only: bool = False,
+                     held: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Every activation stage of one layer (a new dict of the cached tensors): from the cache, or computed.
+
+        ``attention_only``: the ``ATTENTION_STAGES`` suffice (Q, K, the scores, the weights: what the attention
+        views read), so a layer not in the cache is computed that far only; the rest of it follows from that
+        part when asked for (``held``: a part of this layer the caller holds, where the cache has none). Either way
+        the numbers are those of the full pass.
+        """
+        layer = check_index("layer", layer, self.sizes["L"])
+        stages = self.cache.get(layer)
+        if stages is None and held:
+            stages = held
+        if stages is not None and (attention_only or _OUTPUT in stages):
+            return dict(stages)
+        x = self._values["manual_hiddens"][layer]
+        if stages is not None:  # the attention part is held: the rest from it
+            stages = {**stages, **self._encoder.rest(layer, x, stages)}
+        elif attention_only:
+            stages = self._encoder.attention(layer, x)
+        else:
+            stages = self._encoder.layer(layer, x)
+        self.cache.put(layer, stages)
+        return dict(stages)
+
+    def layers(self, name: str) -> Iterator[Any]:
+        """One stage layer by layer (layer 0 first), each computed when the loop reaches it."""
+        return (self[name, layer] for layer in range(self.shape(name)[0]))
+
+    # -- by name ------------------------------------------------------------------------------------------------
+    def __getitem__(self, key: str | tuple[str, int]) -> Any:
+        if isinstance(key, tuple):
+            return self._one_layer(*key)
+        name = key
         if name in self._values:
             return self._values[name]
+        if name == "addnorm2_norm_hidden":  # the layer outputs are kept: X_1 … X_L
+            return self._values["manual_hiddens"][1:]
+        if name in LAYER_STAGES and name in self:
+            return torch.stack([self[name, layer] for layer in range(self.sizes["L"])])
         if name in _PIPELINE and STAGES[name].exists_in(self.family):
             res = self.pipeline
             return {"pipeline_res": res, "pipeline_attns": res.attentions, "pipeline_hiddens": res.hidden_states}[name]
         raise KeyError(self._missing(name))
+
+    def _one_layer(self, name: str, layer: int) -> Any:
+        stage = STAGES.get(name)
+        if stage is None or name not in self:
+            raise KeyError(self._missing(name))
+        if not stage.per_layer:
+            raise KeyError(f"{name} has no layer axis (dims {', '.join(stage.dims) or 'none'}): ask trace.{name}.")
+        layer = check_index("layer" if stage.dims[0] == "L" else "hidden state", layer, self.shape(name)[0])
+        if name in LAYER_STAGES:
+            return self.layer_stages(layer, attention_only=name in ATTENTION_STAGES)[name]
+        return self._values[name][layer]  # the hidden states and the weight views are kept
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -98,10 +186,67 @@ class Trace:
         return f"<Trace {self.family}: {len(self.stages)} stages; {dims}>"
 
 
-def run_trace(model: Any, tokenizer: Any, family: str, enc: Encoding) -> Trace:
+class LayerTrace:
+    """The stages of one layer: ``trace.layer(3).selfattn_attention`` (H×n×n), ``.addnorm1_dense_weight`` (d×d).
+
+    The layer's activation stages are computed from X_l on first access (or taken from the trace's cache) and
+    then held by this object while it lives; ``.input`` is X_l and ``.output`` X_{l+1}.
+    """
+
+    def __init__(self, trace: Trace, layer: int):
+        self.trace = trace
+        self.index = layer
+        self._stages: dict[str, torch.Tensor] = {}
+
+    @property
+    def names(self) -> list[str]:
+        """The stages with a layer axis (dims L ...) of this model."""
+        return [s.name for s in self.trace.stages if s.per_layer and s.dims[0] == "L"]
+
+    @property
+    def input(self) -> torch.Tensor:
+        return self.trace["manual_hiddens", self.index]
+
+    @property
+    def output(self) -> torch.Tensor:
+        return self.trace["manual_hiddens", self.index + 1]
+
+    def __getitem__(self, name: str) -> Any:
+        if name in LAYER_STAGES and name in self.trace:
+            if name not in self._stages:
+                self._stages = self.trace.layer_stages(self.index, name in ATTENTION_STAGES, held=self._stages)
+            return self._stages[name]
+        if name in self.names:
+            return self.trace[name, self.index]
+        if name in self.trace:
+            raise KeyError(f"{name} is not a stage of one layer (dims {', '.join(STAGES[name].dims) or 'none'}): "
+                           f"ask trace.{name}" + (f", or .input / .output for X_{self.index} / X_{self.index + 1}"
+                                                  if name == "manual_hiddens" else "") + ".")
+        raise KeyError(self.trace._missing(name))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError as err:
+            raise AttributeError(err.args[0]) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.names))
+
+    def __repr__(self) -> str:
+        return f"<LayerTrace: layer {self.index} of {self.trace.sizes['L']}; {len(self.names)} stages>"
+
+
+def run_trace(model: Any, tokenizer: Any, family: str, enc: Encoding, cache_mb: float = DEFAULT_MB) -> Trace:
     adapter = FAMILIES[family]
-    with torch.inference_mode():
-        values = adapter.trace(model, enc)
+    # no_grad, not inference_mode: the stages are ordinary tensors that mix with the user's own (no autograd graph)
+    with torch.no_grad():
+        values, encoder = adapter.trace(model, enc)
     values.update(sym_sent=enc.text if enc.text_pair is None else (enc.text, enc.text_pair),
                   sym_token_ids=torch.tensor(enc.ids), sym_tokens=list(enc.tokens), sym_seq_len=enc.n,
                   model=model, tokenizer=tokenizer)
@@ -109,10 +254,12 @@ def run_trace(model: Any, tokenizer: Any, family: str, enc: Encoding) -> Trace:
         values["sym_segment_ids"] = torch.tensor(enc.segment_ids)
 
     def pipeline() -> Any:
-        from ..models import own_forward_mode
-
-        with own_forward_mode(model):
+        # own_forward_mode runs under inference_mode; the output is made of ordinary tensors, as the trace's
+        with own_forward_mode(model), torch.inference_mode(False), torch.no_grad():
             return model(**adapter.model_inputs(model, enc), output_attentions=True,
                          output_hidden_states=True, return_dict=True)
 
-    return Trace(family, values, pipeline, adapter.features(model))
+    return Trace(family, values, encoder, pipeline, adapter.features(model), cache_mb)
+
+
+__all__ = ["FAMILIES", "SUPPORTED", "LayerStack", "LayerTrace", "Trace", "run_trace", "sizes_of"]

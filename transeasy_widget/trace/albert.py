@@ -13,7 +13,7 @@ from typing import Any
 
 from ..tokens import Encoding
 from . import bert
-from .encoder import LayerParts, encoder_stages, parts_at
+from .encoder import Encoder, LayerParts, encoder_stages, parts_at
 
 # where an AlbertLayer keeps each part
 LAYER_MODULES: dict[str, str] = {
@@ -40,10 +40,11 @@ def layer_parts(model: Any) -> list[LayerParts]:
     return [parts for i in range(config.num_hidden_layers) for parts in groups[int(i / layers_per_group)]]
 
 
-def trace(model: Any, enc: Encoding) -> dict[str, Any]:
+def trace(model: Any, enc: Encoding) -> tuple[dict[str, Any], Encoder]:
+    """The stages the trace keeps (embeddings, hidden states, weight views) and the encoder that recomputes the rest."""
     bert.check_supported(model)
     values = bert.embed(model.embeddings, enc, bert.position_ids(enc))
-    values.update(encoder_stages(values["preemb_norm_sum_emb"], layer_parts(model),
-                                 int(model.config.num_attention_heads),
-                                 projection=model.encoder.embedding_hidden_mapping_in))
-    return values
+    kept, encoder = encoder_stages(values["preemb_norm_sum_emb"], layer_parts(model),
+                                     int(model.config.num_attention_heads),
+                                     projection=model.encoder.embedding_hidden_mapping_in)
+    return {**values, **kept}, encoder

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..errors import ModelError, UnsupportedModelError
 from ..tokens import Encoding
-from .encoder import LayerParts, encoder_stages, parts_at
+from .encoder import Encoder, LayerParts, encoder_stages, parts_at
 
 # where a BertLayer (and RobertaLayer, ElectraLayer: the same code) keeps each part
 LAYER_MODULES: dict[str, str] = {
@@ -90,9 +90,10 @@ def check_segments(rows: int, enc: Encoding) -> None:
             f"has {rows} row(s): the tokenizer belongs to another model. Pass the tokenizer saved with this model.")
 
 
-def trace(model: Any, enc: Encoding) -> dict[str, Any]:
+def trace(model: Any, enc: Encoding) -> tuple[dict[str, Any], Encoder]:
+    """The stages the trace keeps (embeddings, hidden states, weight views) and the encoder that recomputes the rest."""
     check_supported(model)
     values = embed(model.embeddings, enc, position_ids(enc))
-    values.update(encoder_stages(values["preemb_norm_sum_emb"], layer_parts(model),
-                                 int(model.config.num_attention_heads)))
-    return values
+    kept, encoder = encoder_stages(values["preemb_norm_sum_emb"], layer_parts(model),
+                                     int(model.config.num_attention_heads))
+    return {**values, **kept}, encoder

@@ -8,7 +8,7 @@ import torch
 
 from ..tokens import Encoding
 from . import bert
-from .encoder import LayerParts, encoder_stages, parts_at
+from .encoder import Encoder, LayerParts, encoder_stages, parts_at
 
 # where a DistilBERT TransformerBlock keeps each part
 LAYER_MODULES: dict[str, str] = {
@@ -32,7 +32,8 @@ def model_inputs(model: Any, enc: Encoding) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def trace(model: Any, enc: Encoding) -> dict[str, Any]:
+def trace(model: Any, enc: Encoding) -> tuple[dict[str, Any], Encoder]:
+    """The stages the trace keeps (embeddings, hidden states, weight views) and the encoder that recomputes the rest."""
     values = bert.embed(model.embeddings, enc, bert.position_ids(enc), with_segments=False)
-    values.update(encoder_stages(values["preemb_norm_sum_emb"], layer_parts(model), int(model.config.n_heads)))
-    return values
+    kept, encoder = encoder_stages(values["preemb_norm_sum_emb"], layer_parts(model), int(model.config.n_heads))
+    return {**values, **kept}, encoder

@@ -1,12 +1,13 @@
 """The encoder layers recomputed by hand, shared by every family: each family only says where its modules are.
 
-Every activation stage is written into one preallocated L×... buffer (``out=``), so the trace holds each
-number once: the per-head views (``selfattn_query_hidden``, ``selfattn_contvec``) are views of the
-token-major buffers, ``addnorm2_norm_hidden`` is a view of ``manual_hiddens``, and weights are views of
-the model's parameters (``LayerStack``), never copies.
+The trace keeps what the model's own pass keeps, the residual stream X_0 … X_L (``Encoder.hiddens``: one pass
+through the layers that keeps only each layer's output). Every other stage of layer l is recomputed from X_l
+on request (``Encoder.layer``) by the very function the pass runs, so a stage computed on demand is
+bit-identical to one computed up front. Weights are views of the model's parameters (``LayerStack``), never
+copies.
 
 A family names its modules in a table of attribute paths (``parts_at``); the layer sequence may repeat
-a layer (ALBERT runs one shared layer L times): the loop runs each entry, and layers that share a module
+a layer (ALBERT runs one shared layer L times): the pass runs each entry, and layers that share a module
 share one weight view.
 """
 
@@ -21,8 +22,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from .buffers import stage_buffer
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,13 @@ def parts_at(layer: nn.Module, paths: Mapping[str, str]) -> LayerParts:
 class LayerStack:
     """L per-layer views of model weights, indexed like one L×... tensor without copying them.
 
-    ``stack[l]`` is the view of layer l; ``stack[l, h]`` indexes inside it; torch functions and numpy
-    accept it (stacking on the fly); ``to_tensor()`` gives a stacked copy on request.
+    ``stack[l]`` is the view of layer l (no copy); ``stack[l, h]`` indexes inside it. Anything else a tensor
+    does works too, on a stacked copy made for that call: torch functions and numpy (``torch.as_tensor(w)``,
+    ``np.asarray(w)``), operators (``w * 2``, ``w == w`` elementwise, ``w @ x``) and tensor methods
+    (``w.sum()``, ``w.float()``, ``w.to(...)``); ``to_tensor()`` gives that copy explicitly.
     """
+
+    __hash__ = None  # type: ignore[assignment]  # == is elementwise, as for tensors
 
     def __init__(self, layers: Sequence[torch.Tensor]):
         self.layers = tuple(layers)
@@ -67,6 +70,12 @@ class LayerStack:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return self.shape.numel()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -100,6 +109,7 @@ class LayerStack:
         return self.to_tensor()[index]
 
     def to_tensor(self) -> torch.Tensor:
+        """The layers stacked into one L×... tensor (a copy)."""
         return torch.stack(self.layers)
 
     def numpy(self) -> np.ndarray:
@@ -109,21 +119,51 @@ class LayerStack:
         array = self.numpy()
         return array if dtype is None else array.astype(dtype)
 
+    # torch.as_tensor / torch.tensor / torch.asarray read the stacked copy through DLPack
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.to_tensor().__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self.layers[0].__dlpack_device__()
+
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        def unwrap(x: Any) -> Any:
-            if isinstance(x, LayerStack):
-                return x.to_tensor()
-            if isinstance(x, (list, tuple)):
-                return type(x)(unwrap(i) for i in x)
-            return x
+        return func(*_stacked(args), **{k: _stacked(v) for k, v in (kwargs or {}).items()})
 
-        return func(*unwrap(args), **{k: unwrap(v) for k, v in (kwargs or {}).items()})
+    def __getattr__(self, name: str) -> Any:
+        # tensor methods and attributes (sum, float, to, mean, T, ...) on the stacked copy
+        if name.startswith("_") or not hasattr(torch.Tensor, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self.to_tensor(), name)
 
     def __repr__(self) -> str:
         dims = "×".join(map(str, self.shape))
         shared = f"; the {len(self)} layers share {self.distinct} distinct" if self.distinct < len(self) else ""
         return f"LayerStack({dims}, {self.dtype}: views of the model's weights{shared}; .to_tensor() stacks a copy)"
+
+
+def _stacked(x: Any) -> Any:
+    """x with every LayerStack in it (in lists and tuples too) replaced by its stacked tensor."""
+    if isinstance(x, LayerStack):
+        return x.to_tensor()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_stacked(i) for i in x)
+    return x
+
+
+def _operator(name: str) -> Callable[..., Any]:
+    def apply(self: LayerStack, *args: Any) -> Any:
+        return getattr(self.to_tensor(), name)(*_stacked(args))
+
+    apply.__name__ = name
+    return apply
+
+
+# the operators of a tensor, on the stacked copy (__getattr__ does not see dunder methods)
+for _name in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv", "mod",
+              "pow", "rpow", "matmul", "rmatmul", "eq", "ne", "lt", "le", "gt", "ge", "neg", "pos", "abs",
+              "and", "or", "xor", "invert", "bool", "float", "int"):
+    setattr(LayerStack, f"__{_name}__", _operator(f"__{_name}__"))
 
 
 def weight_stages(parts: Sequence[LayerParts], heads: int) -> dict[str, LayerStack]:
@@ -163,96 +203,130 @@ def _bias(linear: nn.Linear) -> torch.Tensor:
     return linear.bias
 
 
-def _linear_into(out: torch.Tensor, x: torch.Tensor, linear: nn.Linear) -> None:
+def _linear(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     # addmm is what F.linear runs for these shapes: the same numbers as the model's own pass
     if linear.bias is None:
-        torch.mm(x, linear.weight.t(), out=out)
-    else:
-        torch.addmm(linear.bias, x, linear.weight.t(), out=out)
+        return torch.mm(x, linear.weight.t())
+    return torch.addmm(linear.bias, x, linear.weight.t())
 
 
 def _layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
     return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
-def run_layers(x0: torch.Tensor, parts: Sequence[LayerParts], heads: int) -> dict[str, torch.Tensor]:
-    """Every activation stage of the encoder layers for one unpadded sequence x0 (n×d)."""
-    n, d = x0.shape
-    layers, dh, f = len(parts), d // heads, parts[0].ffn_in.out_features
+def _heads_of(t: torch.Tensor, heads: int) -> torch.Tensor:
+    """n×d → H×n×dh (a view)."""
+    n, d = t.shape
+    return t.view(n, heads, d // heads).transpose(0, 1)
 
-    def new(*shape: int) -> torch.Tensor:
-        return stage_buffer(shape, x0.dtype, x0.device)
 
-    hiddens = new(layers + 1, n, d)
-    hiddens[0] = x0
-    q_all, k_all, v_all, concat = new(layers, n, d), new(layers, n, d), new(layers, n, d), new(layers, n, d)
-    qkt, scaled, attention = new(layers, heads, n, n), new(layers, heads, n, n), new(layers, heads, n, n)
-    dense1, add1, norm1 = new(layers, n, d), new(layers, n, d), new(layers, n, d)
-    ffn_hidden, ffn_act = new(layers, n, f), new(layers, n, f)
-    dense2, add2 = new(layers, n, d), new(layers, n, d)
+def attention_stages(x: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
+    """The attention weights of one layer from its input X_l (n×d), and what they are made of (Q, K, the scores)."""
+    q, k = _linear(x, p.query), _linear(x, p.key)
+    qkt = torch.matmul(_heads_of(q, heads), _heads_of(k, heads).transpose(1, 2))
+    scaled = torch.mul(qkt, p.scaling)
+    attention = torch.softmax(scaled, -1)
+    return {"selfattn_query_hidden": _heads_of(q, heads), "selfattn_key_hidden": _heads_of(k, heads),
+            "selfattn_qkt_hidden": qkt, "selfattn_qkt_scale_hidden": scaled,
+            "selfattn_qkt_scale_soft_hidden": attention, "selfattn_attention": attention}
 
-    def heads_of(t: torch.Tensor) -> torch.Tensor:  # n×d → H×n×dh (a view)
-        return t.view(n, heads, dh).transpose(0, 1)
 
-    for layer, p in enumerate(parts):
-        x = hiddens[layer]
-        _linear_into(q_all[layer], x, p.query)
-        _linear_into(k_all[layer], x, p.key)
-        _linear_into(v_all[layer], x, p.value)
-        torch.matmul(heads_of(q_all[layer]), heads_of(k_all[layer]).transpose(1, 2), out=qkt[layer])
-        torch.mul(qkt[layer], p.scaling, out=scaled[layer])
-        torch.softmax(scaled[layer], -1, out=attention[layer])
-        heads_of(concat[layer]).copy_(torch.matmul(attention[layer], heads_of(v_all[layer])))
-        _linear_into(dense1[layer], concat[layer], p.attn_out)
-        torch.add(dense1[layer], x, out=add1[layer])
-        norm1[layer] = _layer_norm(add1[layer], p.norm1)
-        _linear_into(ffn_hidden[layer], norm1[layer], p.ffn_in)
-        ffn_act[layer] = p.act(ffn_hidden[layer])
-        _linear_into(dense2[layer], ffn_act[layer], p.ffn_out)
-        torch.add(dense2[layer], norm1[layer], out=add2[layer])
-        hiddens[layer + 1] = _layer_norm(add2[layer], p.norm2)
-
-    def per_head(t: torch.Tensor) -> torch.Tensor:  # L×n×d → L×H×n×dh (a view)
-        return t.view(layers, n, heads, dh).permute(0, 2, 1, 3)
-
+def rest_stages(x: torch.Tensor, attention: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
+    """The stages of one layer after its attention weights (H×n×n): values, context, dense, residual, LayerNorm,
+    feed-forward; the output X_{l+1} is ``addnorm2_norm_hidden``."""
+    n, d = x.shape
+    v = _linear(x, p.value)
+    concat = torch.matmul(attention, _heads_of(v, heads)).transpose(0, 1).reshape(n, d)
+    dense1 = _linear(concat, p.attn_out)
+    add1 = torch.add(dense1, x)
+    norm1 = _layer_norm(add1, p.norm1)
+    ffn_hidden = _linear(norm1, p.ffn_in)
+    ffn_act = p.act(ffn_hidden)
+    dense2 = _linear(ffn_act, p.ffn_out)
+    add2 = torch.add(dense2, norm1)
     return {
-        "selfattn_query_hidden": per_head(q_all),
-        "selfattn_key_hidden": per_head(k_all),
-        "selfattn_value_hidden": per_head(v_all),
-        "selfattn_qkt_hidden": qkt,
-        "selfattn_qkt_scale_hidden": scaled,
-        "selfattn_qkt_scale_soft_hidden": attention,
-        "selfattn_attention": attention,
-        "selfattn_contvec": per_head(concat),
+        "selfattn_value_hidden": _heads_of(v, heads), "selfattn_contvec": _heads_of(concat, heads),
         "selfattn_contvec_concat": concat,
-        "addnorm1_dense_hidden": dense1,
-        "addnorm1_add_hidden": add1,
-        "addnorm1_norm_hidden": norm1,
-        "ffnn_dense_hidden": ffn_hidden,
-        "ffnn_dense_act": ffn_act,
-        "addnorm2_dense_hidden": dense2,
-        "addnorm2_add_hidden": add2,
-        "addnorm2_norm_hidden": hiddens[1:],
-        "manual_hiddens": hiddens,
+        "addnorm1_dense_hidden": dense1, "addnorm1_add_hidden": add1, "addnorm1_norm_hidden": norm1,
+        "ffnn_dense_hidden": ffn_hidden, "ffnn_dense_act": ffn_act,
+        "addnorm2_dense_hidden": dense2, "addnorm2_add_hidden": add2,
+        "addnorm2_norm_hidden": _layer_norm(add2, p.norm2),
     }
 
 
+def layer_stages(x: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
+    """Every activation stage of one encoder layer from its input X_l (n×d); the output X_{l+1} is
+    ``addnorm2_norm_hidden``. Per-head stages are H×n×dh views of the token-major n×d ones."""
+    attention = attention_stages(x, p, heads)
+    return {**attention, **rest_stages(x, attention["selfattn_attention"], p, heads)}
+
+
+# the stages attention_stages gives: what the attention views, head statistics and verify read
+ATTENTION_STAGES: tuple[str, ...] = (
+    "selfattn_query_hidden", "selfattn_key_hidden", "selfattn_qkt_hidden", "selfattn_qkt_scale_hidden",
+    "selfattn_qkt_scale_soft_hidden", "selfattn_attention",
+)
+
+
+# the activation stages layer_stages gives: one entry per layer, recomputed from X_l
+LAYER_STAGES: tuple[str, ...] = (
+    "selfattn_query_hidden", "selfattn_key_hidden", "selfattn_value_hidden", "selfattn_qkt_hidden",
+    "selfattn_qkt_scale_hidden", "selfattn_qkt_scale_soft_hidden", "selfattn_attention", "selfattn_contvec",
+    "selfattn_contvec_concat", "addnorm1_dense_hidden", "addnorm1_add_hidden", "addnorm1_norm_hidden",
+    "ffnn_dense_hidden", "ffnn_dense_act", "addnorm2_dense_hidden", "addnorm2_add_hidden", "addnorm2_norm_hidden",
+)
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """The layers of one model, in the order the model runs them: what recomputes any layer from its input."""
+
+    parts: tuple[LayerParts, ...]
+    heads: int
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def hiddens(self, x0: torch.Tensor) -> torch.Tensor:
+        """X_0 … X_L ((L+1)×n×d): one pass through the layers, keeping only each layer's output."""
+        out = torch.empty(len(self.parts) + 1, *x0.shape, dtype=x0.dtype, device=x0.device)
+        out[0] = x0
+        with torch.no_grad():
+            for layer, p in enumerate(self.parts):
+                out[layer + 1] = layer_stages(out[layer], p, self.heads)["addnorm2_norm_hidden"]
+        return out
+
+    def layer(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every activation stage of one layer from its input X_l, by the function the pass runs."""
+        with torch.no_grad():
+            return layer_stages(x, self.parts[layer], self.heads)
+
+    def attention(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ``ATTENTION_STAGES`` of one layer from X_l: the first part of what ``layer`` computes."""
+        with torch.no_grad():
+            return attention_stages(x, self.parts[layer], self.heads)
+
+    def rest(self, layer: int, x: torch.Tensor, attention: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``."""
+        with torch.no_grad():
+            return rest_stages(x, attention["selfattn_attention"], self.parts[layer], self.heads)
+
+
 def encoder_stages(embedded: torch.Tensor, parts: Sequence[LayerParts], heads: int,
-                   projection: nn.Linear | None = None) -> dict[str, Any]:
-    """Every stage after the embedding LayerNorm: the projection to the hidden size where the model has one
-    (ALBERT, ELECTRA), the layers, and the weight views.
+                   projection: nn.Linear | None = None) -> tuple[dict[str, Any], Encoder]:
+    """What the trace keeps after the embedding LayerNorm: the projection to the hidden size where the model has
+    one (ALBERT, ELECTRA), the hidden states X_0 … X_L and the weight views; and the encoder that recomputes the
+    other stages of any layer.
 
     X_0 is held once: ``preemb_norm_sum_emb`` (no projection) or ``preemb_proj_hidden`` is ``manual_hiddens[0]``.
     """
-    if projection is None:
-        x0 = embedded
-    else:
-        x0 = torch.empty(embedded.shape[0], projection.out_features, dtype=embedded.dtype, device=embedded.device)
-        _linear_into(x0, embedded, projection)
-    values: dict[str, Any] = dict(run_layers(x0, parts, heads))
-    values["preemb_norm_sum_emb" if projection is None else "preemb_proj_hidden"] = values["manual_hiddens"][0]
+    x0 = embedded if projection is None else _linear(embedded, projection)
+    encoder = Encoder(tuple(parts), heads)
+    hiddens = encoder.hiddens(x0)
+    values: dict[str, Any] = {"manual_hiddens": hiddens,
+                              "preemb_norm_sum_emb" if projection is None else "preemb_proj_hidden": hiddens[0]}
     if projection is not None:
         values["preemb_proj_weight"] = projection.weight.detach().t()
         values["preemb_proj_bias"] = _bias(projection).detach()
     values.update(weight_stages(parts, heads))
-    return values
+    return values, encoder

@@ -8,7 +8,7 @@ import torch
 
 from ..tokens import Encoding
 from . import bert
-from .encoder import encoder_stages
+from .encoder import Encoder, encoder_stages
 
 layer_parts = bert.layer_parts  # RobertaLayer and XLMRobertaLayer name their modules as BertLayer does
 features = bert.features
@@ -30,9 +30,10 @@ def position_ids(enc: Encoding, padding_idx: int) -> list[int]:
     return (torch.cumsum(not_pad, 0) * not_pad + padding_idx).tolist()
 
 
-def trace(model: Any, enc: Encoding) -> dict[str, Any]:
+def trace(model: Any, enc: Encoding) -> tuple[dict[str, Any], Encoder]:
+    """The stages the trace keeps (embeddings, hidden states, weight views) and the encoder that recomputes the rest."""
     bert.check_supported(model)
     values = bert.embed(model.embeddings, enc, position_ids(enc, padding_index(model)))
-    values.update(encoder_stages(values["preemb_norm_sum_emb"], layer_parts(model),
-                                 int(model.config.num_attention_heads)))
-    return values
+    kept, encoder = encoder_stages(values["preemb_norm_sum_emb"], layer_parts(model),
+                                     int(model.config.num_attention_heads))
+    return {**values, **kept}, encoder
