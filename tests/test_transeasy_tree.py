@@ -180,10 +180,11 @@ def test_tokenization_names(case, own):
 def test_the_tree_is_views_of_the_analysis_not_copies(case):
     analysis, _ = case
     a, tree = analysis.analysis, analysis.attentions
-    assert tree.raw.matrices is a.attentions.raw and tree.noclssep.raw.matrices is a.attentions.nosep
-    assert tree.noclssep.scale.linear.raw.matrices is a.attentions.nosep_linscale
-    assert tree.noclssep.scale.linear.reduced.matrices is a.attentions.reduced
-    assert tree.noclssep.scale.softmax.matrices is a.attentions.nosep_softmax_scale
+    nodes = {"raw": tree.raw, "nosep": tree.noclssep.raw, "nosep_linscale": tree.noclssep.scale.linear.raw,
+             "reduced": tree.noclssep.scale.linear.reduced, "nosep_softmax_scale": tree.noclssep.scale.softmax}
+    for variant, node in nodes.items():
+        assert torch.equal(node.matrices, a.attentions.get(variant))
+        assert node.matrices is node.matrices  # stacked once, then held (scripts index it in loops)
     assert tree.noclssep.scale.linear.reduced.attention_distance_mean_abs is a.head_stats["distance_abs"]
 
 

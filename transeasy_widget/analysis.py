@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,35 @@ if TYPE_CHECKING:
     from .viz import Viz
 
 
+class Inputs:
+    """What the views of an analysis read: the trace, the encoding, the model and tokenizer, the words.
+
+    Views hold this, never the Analysis, so an Analysis is in no reference cycle: dropped, it is freed at once
+    with its trace, while a view taken from it (``tw.analyze(text).attentions``) keeps working on its own.
+    """
+
+    def __init__(self, resolved: Resolved, encoding: Encoding, trace: Trace,
+                 words: list[Any] | None, on_mismatch: str):
+        self.resolved, self.encoding, self.trace = resolved, encoding, trace
+        self.words, self.on_mismatch = words, on_mismatch
+
+    @property
+    def model(self) -> Any:
+        return self.resolved.model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.resolved.tokenizer
+
+    @property
+    def family(self) -> str:
+        return self.resolved.family
+
+    @cached_property
+    def alignment(self) -> Alignment:
+        return align(self.encoding, self.words, self.on_mismatch)
+
+
 class Analysis:
     """One text (or pair) through one model: its tokens, every stage of the forward pass, and its views."""
 
@@ -31,6 +59,7 @@ class Analysis:
         self.words_given = None if words is None else list(words)
         self.on_mismatch = check_on_mismatch(on_mismatch)
         self._diffs: Diffs | None = None
+        self.inputs = Inputs(resolved, encoding, trace, self.words_given, self.on_mismatch)
 
     @property
     def model(self) -> Any:
@@ -64,7 +93,7 @@ class Analysis:
     @cached_property
     def alignment(self) -> Alignment:
         """The words (TransEasy's whitespace words, or ``words=``) and their pieces, aligned by character offsets."""
-        return align(self.encoding, self.words_given, self.on_mismatch)
+        return self.inputs.alignment
 
     @cached_property
     def attentions(self) -> AttentionViews:
@@ -72,9 +101,8 @@ class Analysis:
         (``attentions.layer(variant, l)``, H×m×m), or every layer stacked (``attentions.raw``, L×H×m×m)."""
         from .attention import AttentionViews
 
-        this = weakref.ref(self)  # no reference cycle: a dropped analysis is freed at once, its trace with it
-        return AttentionViews.of_trace(self.trace, self.encoding, lambda: this().alignment,  # type: ignore[union-attr]
-                                       analysis=this)
+        inputs = self.inputs  # not self: no reference cycle (see Inputs)
+        return AttentionViews.of_trace(self.trace, self.encoding, lambda: inputs.alignment, inputs=inputs)
 
     @cached_property
     def head_stats(self) -> HeadStats:

@@ -53,7 +53,7 @@ class AttentionViews:
 
     def __init__(self, attention: torch.Tensor | Callable[[int], torch.Tensor], encoding: Encoding,
                  alignment: Callable[[], Alignment], layers: int | None = None, heads: int | None = None,
-                 analysis: Callable[[], Any] | None = None):
+                 inputs: Any = None):
         if isinstance(attention, torch.Tensor):
             self._whole: torch.Tensor | None = attention
             self._layer_attention: Callable[[int], torch.Tensor] = attention.__getitem__
@@ -66,15 +66,15 @@ class AttentionViews:
         self.n_heads = heads
         self.encoding = encoding
         self._alignment = alignment
-        self._analysis = analysis  # the Analysis, for the views beyond attention weights (None: not available)
+        self._inputs = inputs  # analysis.Inputs, for the views beyond attention weights (None: not available)
 
     @classmethod
     def of_trace(cls, trace: object, encoding: Encoding, alignment: Callable[[], Alignment],
-                 analysis: Callable[[], Any] | None = None) -> AttentionViews:
+                 inputs: Any = None) -> AttentionViews:
         """The views of a trace's attention, read one layer at a time (``trace["selfattn_attention", l]``)."""
         sizes = trace.sizes  # type: ignore[attr-defined]
         return cls(lambda layer: trace["selfattn_attention", layer],  # type: ignore[index]
-                   encoding, alignment, layers=sizes["L"], heads=sizes["H"], analysis=analysis)
+                   encoding, alignment, layers=sizes["L"], heads=sizes["H"], inputs=inputs)
 
     # -- one layer ----------------------------------------------------------------------------------------------
     def layer(self, variant: str, layer: int) -> torch.Tensor:
@@ -214,10 +214,10 @@ class AttentionViews:
         """Every view beyond attention weights, per layer on first use (``.layer(view, l)``, ``.VIEWS``)."""
         from .contributions import Contributions
 
-        if self._analysis is None:
+        if self._inputs is None:
             raise InputError("These attention views were built from a bare tensor: norm, ALTI, rollout and flow need "
                              "the analysis (use tw.analyze(...).attentions).")
-        return Contributions(self._analysis())
+        return Contributions(self._inputs)
 
     @property
     def norm(self) -> torch.Tensor:

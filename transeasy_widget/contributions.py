@@ -205,8 +205,8 @@ class Contributions:
 
     VIEWS = VIEWS
 
-    def __init__(self, analysis: Any):
-        self.analysis = analysis
+    def __init__(self, inputs: Any):
+        self.analysis = inputs  # analysis.Inputs: the trace, encoding, model, tokenizer and words of an analysis
         self._layers: dict[tuple[str, int], torch.Tensor] = {}
 
     @property
@@ -289,7 +289,13 @@ class Contributions:
         By norm, a share is the mean over rows i of Σ_{j in the set} ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ (the authors'
         script sums the raw norms; divided by the row's total here, so that both columns are shares in [0, 1]).
         """
-        by_weight, by_norm = self.analysis.head_stats, self.head_stats_by_norm
+        from .attention import AttentionViews
+        from .headstats import HeadStats
+
+        a = self.analysis
+        weights = AttentionViews.of_trace(a.trace, a.encoding, lambda: a.alignment)
+        by_weight = HeadStats(weights, getattr(a.tokenizer, "cls_token_id", None))
+        by_norm = self.head_stats_by_norm
         return {name: {"weight": by_weight[name], "norm": by_norm[name]} for name in stats}
 
     def __repr__(self) -> str:

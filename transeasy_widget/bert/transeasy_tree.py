@@ -15,8 +15,8 @@ The original's ``analyzer(sentence, words)`` result holds three trees (its ``ber
     analysis.tokenization.custom                                      the user's words ([] when none were given)
     analysis.tokenization.wordpos(word, wordpiece=True, noclssep=True, custom=False)
 
-Every ``matrices`` is the package's own tensor (``a.attentions.raw``, ``.nosep``, ``.nosep_linscale``,
-``.reduced``, ``.nosep_softmax_scale``): the same object, computed once. Where the original differs from its
+Every ``matrices`` is the package's own variant (``a.attentions.raw``, ``.nosep``, ``.nosep_linscale``,
+``.reduced``, ``.nosep_softmax_scale``), every layer stacked on first access and then held by the node. Where the original differs from its
 own names, the names' meaning is kept, not the original's slips, which are:
 
 - ``wordpos(noclssep=True)`` counted positions among the pieces WITH [CLS]/[SEP] and ``noclssep=False`` among
@@ -54,8 +54,9 @@ class Matrices:
         self._analysis = analysis
         self._variant = variant
 
-    @property
+    @cached_property
     def matrices(self) -> torch.Tensor:
+        # every layer stacked once and held: TransEasy scripts index ``matrices[layer][head]`` in loops
         return self._analysis.attentions.get(self._variant)
 
     def viz(self, layer: int, head: int, **options: Any) -> AttentionFigure:
