@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 TEXT    ?= The cat sat on the mat because it was tired.
 
-.PHONY: demo test setup browser clean
+.PHONY: demo test setup browser clean readme-images
 demo: $(VENV)/.ready
 	$(BIN)/transeasy-widget "$(TEXT)" -o artifacts/demo.html
 
@@ -26,6 +26,11 @@ $(VENV)/.ready: pyproject.toml package.json package-lock.json hatch_build.py
 # Debian's Chromium for the real-browser tests (Playwright drives it; it never downloads a browser)
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# The README's screenshots of the widget, made by the browser tests in JupyterLab (docs/img/*.png)
+readme-images: $(VENV)/.ready browser
+	npm run build
+	TW_README_IMG=1 $(BIN)/pytest -q -m browser tests/browser/test_jupyterlab_layout.py
 
 clean:
 	rm -rf $(VENV) node_modules transeasy_widget/static artifacts

@@ -58,7 +58,6 @@ new MutationObserver((records) => {
 SWITCHES = """
 async (count) => {
   const root = document.querySelector(".tw-root");
-  const canvas = root.querySelector(".tw-hm-canvas");
   const arcs = root.querySelector(".tw-arcs-canvas");
   const select = root.querySelector(".tw-head select");
   const heads = select.options.length;
@@ -70,10 +69,11 @@ async (count) => {
     const next = (head + 1) % heads;
     await frame();
     await sleep(Math.random() * 12);
+    delete root.dataset.lastSwitchMs;  // the heatmap writes it when the new head's pixels are in
     select.value = String(next);
     select.dispatchEvent(new Event("change"));
-    while (canvas.dataset.head !== String(next)) await frame();
-    await frame();  // the arcs (same frame) and the stage panel (its reply comes later) have painted
+    while (root.dataset.lastSwitchMs === undefined) await frame();
+    await frame();  // the arcs (same frame) have painted
     await frame();
     out.push({ paint: Number(root.dataset.lastPaintMs), switch: Number(root.dataset.lastSwitchMs),
                arcs: Number(arcs.dataset.paintMs) });
@@ -122,7 +122,7 @@ def measure_page(browser: Any, path: Path, loads: int, switches: int) -> dict[st
         page.wait_for_function("window.__twFirstPaint !== null", timeout=120_000)
         first.append(page.evaluate("window.__twFirstPaint"))  # from the navigation's start
         if i == loads - 1:  # switches on the last (warm) load
-            page.wait_for_function("document.querySelector('.tw-stage-canvas').dataset.painted === '1'", timeout=60_000)
+            page.wait_for_function("document.querySelector('.tw-arcs-canvas').dataset.paintMs !== undefined", timeout=60_000)
             timings = page.evaluate(SWITCHES, switches)
         context.close()
         if errors or refused:

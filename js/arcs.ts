@@ -1,15 +1,15 @@
 // The arcs view: attending tokens (left) joined to attended tokens (right), opacity = weight, drawn on a canvas.
 
 import { halfTableF32 } from "./codec";
-import { cssColor, headColor, type RGB } from "./colors";
+import { colorBar } from "./colorbar";
+import { cssColor, headColor, lutIndex, type RGB } from "./colors";
 import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
 import { type ArcsGeometry, arcsGeometry, arcsRowAt, arcsRowY, segmentBoundary, visibleRows } from "./layout";
 import { arcBuckets, arcThreshold, maxOfHalf } from "./paint";
 import type { Changed } from "./store";
-import { type View, type ViewContext, formatValue, isSpecialLabel, loadLayer } from "./view";
+import { type View, type ViewContext, attentionRange, formatValue, loadLayer } from "./view";
 
-const WIDTH = 340;
-const MAX_VIEWPORT = 560;
+const MAX_VIEWPORT = 300;
 const BUCKETS = 8;
 const SEGMENT1: RGB = [214, 110, 30];
 const SEGMENT1_DARK: RGB = [255, 170, 90];
@@ -27,26 +27,32 @@ function fitLabel(g: CanvasRenderingContext2D, text: string, width: number): str
   return `${text.slice(0, lo)}…`;
 }
 
-/** Variants whose rows do not sum to 1, drawn with opacity relative to each head's largest weight. */
-export function relative(variant: string): boolean {
-  return variant === "nosep";
+export interface ArcsView extends View {
+  /** Width in CSS pixels, from the widget's layout. */
+  setWidth(px: number): void;
 }
 
-export function mountArcs(ctx: ViewContext): View {
+export function mountArcs(ctx: ViewContext): ArcsView {
   const { store, client, root, tooltip, theme } = ctx;
   const bag = new Disposer();
   const frames = new Frames();
 
   const el = h("div", "tw-panel tw-arcs");
+  const titleRow = h("div", "tw-titlerow");
   const title = h("div", "tw-title");
+  const bar = colorBar(72);
+  titleRow.append(title, bar.el);
   const scroller = h("div", "tw-arcs-scroll");
   const canvas = h("canvas", "tw-arcs-canvas");
   const spacer = h("div", "tw-arcs-spacer");
   const status = h("div", "tw-loading");
   const legend = h("div", "tw-arcs-legend");
   scroller.append(canvas, spacer);
-  el.append(title, legend, scroller, status);
+  el.append(titleRow, legend, scroller, status);
 
+  let WIDTH = 340;
+  /** Heads left out of the all-heads overlay (the legend's chips toggle them). */
+  const hiddenHeads = new Set<number>();
   let geom: ArcsGeometry = arcsGeometry(store.m, WIDTH);
   let viewport = 0;
   let hoverRow = -1;
@@ -56,6 +62,7 @@ export function mountArcs(ctx: ViewContext): View {
     viewport = Math.max(60, Math.min(MAX_VIEWPORT, geom.contentHeight));
     scroller.style.height = `${viewport}px`;
     scroller.style.width = `${WIDTH}px`;
+    el.style.width = `${WIDTH}px`;
     canvas.style.width = `${WIDTH}px`;
     canvas.style.height = `${viewport}px`;
     spacer.style.height = `${Math.max(0, geom.contentHeight - viewport)}px`;
@@ -66,25 +73,34 @@ export function mountArcs(ctx: ViewContext): View {
   };
 
   const writeTitle = () => {
-    const { layer, head, arcs_all_heads: all, token, variant } = store.selection;
+    const { layer, head, arcs_all_heads: all, token } = store.selection;
     const who = all ? "all heads" : `head ${head}`;
     const which = token >= 0 ? ` · from “${store.variant.labels[token] ?? token}”` : "";
-    const scaled = relative(variant) ? " · opacity relative to the head's max" : "";
-    title.textContent = `Arcs · layer ${layer} · ${who}${which}${scaled}`;
+    title.textContent = `Arcs · layer ${layer} · ${who}${which}`;
     writeLegend();
   };
 
-  /** Head colours, shown while all heads are overlaid. */
+  /** Head colours while all heads are overlaid; each chip shows or hides its head. */
   const writeLegend = () => {
     const all = store.selection.arcs_all_heads;
     const heads = store.meta.n_heads;
     legend.hidden = !all;
-    if (!all || legend.childElementCount === heads) return;
-    clear(legend);
-    for (let hd = 0; hd < heads; hd++) {
-      const chip = h("span", "tw-arcs-chip", `H${hd}`);
-      chip.style.color = cssColor(headColor(hd, heads, theme.palette.dark));
-      legend.appendChild(chip);
+    if (!all) return;
+    if (legend.childElementCount !== heads) {
+      clear(legend);
+      for (let hd = 0; hd < heads; hd++) {
+        const chip = h("button", "tw-arcs-chip", `H${hd}`);
+        chip.type = "button";
+        chip.dataset.head = String(hd);
+        chip.style.color = cssColor(headColor(hd, heads, theme.palette.dark));
+        legend.appendChild(chip);
+      }
+    }
+    for (const chip of legend.children) {
+      const off = hiddenHeads.has(Number((chip as HTMLElement).dataset.head));
+      chip.classList.toggle("tw-off", off);
+      chip.setAttribute("aria-pressed", off ? "false" : "true");
+      (chip as HTMLElement).title = off ? "show this head's arcs" : "hide this head's arcs";
     }
   };
 
@@ -116,20 +132,23 @@ export function mountArcs(ctx: ViewContext): View {
     const threshold = only >= 0 ? 0.002 : arcThreshold(m);
     const x0 = geom.labelWidth + 6;
     const x1 = WIDTH - geom.labelWidth - 6;
-    const heads = all ? Array.from({ length: data.heads }, (_, i) => i) : [head];
-    const single: RGB = palette.dark ? [120, 190, 255] : [30, 100, 190];
+    const heads = all ? Array.from({ length: data.heads }, (_, i) => i).filter((i) => !hiddenHeads.has(i)) : [head];
+    const ramp = palette.sequentialRGBA;
     let lines = 0;
-    g.lineWidth = m > 128 ? 0.8 : 1.2;
+    g.lineWidth = m > 128 ? 0.8 : 1.4;
     for (const hd of heads) {
-      const color = all ? headColor(hd, data.heads, palette.dark) : single;
-      // nosep rows lost their [CLS]/[SEP] share and no longer sum to 1: opacity relative to the head's max
-      const scale = relative(variant) ? Math.max(1e-9, maxOfHalf(data.bits, hd * m * m, m * m, table)) : 1;
-      const arcs = arcBuckets(data.bits, hd * m * m, m, table, threshold, first, last, only, BUCKETS, scale);
+      // the heatmap's colour rule: weight w drawn at w / hi (hi = 1, or the head's max with color_scale "head")
+      const [, hi] = attentionRange(store.selection.color_scale, maxOfHalf(data.bits, hd * m * m, m * m, table));
+      const arcs = arcBuckets(data.bits, hd * m * m, m, table, threshold, first, last, only, BUCKETS, hi);
       lines += arcs.count;
-      g.strokeStyle = cssColor(color);
       arcs.pairs.forEach((pairs, b) => {
         if (pairs.length === 0) return;
-        g.globalAlpha = Math.min(1, ((b + 0.5) / BUCKETS) * (all ? 0.8 : 1));
+        const level = (b + 0.5) / BUCKETS;
+        // one head: the heatmap's colour for that weight (and as opaque); all heads: the head's colour
+        const k = lutIndex(level, 0, 1, ramp.length / 4) * 4;
+        const color: RGB = all ? headColor(hd, data.heads, palette.dark) : [ramp[k]!, ramp[k + 1]!, ramp[k + 2]!];
+        g.strokeStyle = cssColor(color);
+        g.globalAlpha = Math.min(1, all ? level * 0.8 : 0.25 + 0.75 * level);
         g.beginPath();
         for (let k = 0; k < pairs.length; k += 2) {
           g.moveTo(x0, arcsRowY(geom, pairs[k]!));
@@ -141,16 +160,18 @@ export function mountArcs(ctx: ViewContext): View {
     g.globalAlpha = 1;
     drawLabels(g, first, last, only);
     g.setTransform(1, 0, 0, 1, 0, 0);
-    canvas.dataset.painted = "1";
+    const [lo, hi] = attentionRange(store.selection.color_scale, all ? 1 : maxOfHalf(data.bits, head * m * m, m * m, table));
+    if (all) bar.hide();
+    else bar.set(palette.sequentialRGBA, lo, hi, "arc colour and opacity: the attention weight");
     canvas.dataset.lines = String(lines);
     canvas.dataset.paintMs = (performance.now() - t0).toFixed(1);
   };
 
   const drawLabels = (g: CanvasRenderingContext2D, first: number, last: number, only: number) => {
     const palette = theme.palette;
-    const { labels, segments } = store.variant;
+    const { labels, segments, special } = store.variant;
     const font = getComputedStyle(root).getPropertyValue("--jp-code-font-family").trim() || "monospace";
-    const size = geom.rowHeight >= 20 ? 13 : 11;
+    const size = geom.rowHeight >= 18 ? 12 : 11;
     g.font = `${size}px ${font}`;
     g.textBaseline = "middle";
     const fg = palette.foreground;
@@ -178,7 +199,7 @@ export function mountArcs(ctx: ViewContext): View {
         g.fillRect(0, y - geom.rowHeight / 2, geom.labelWidth + 2, geom.rowHeight);
       }
       const color = segments[i] === 1 ? seg1 : fg;
-      const alpha = isSpecialLabel(text) ? 0.55 : 1;
+      const alpha = special[i] ? 0.55 : 1;
       g.fillStyle = cssColor(color, only >= 0 && !mark ? alpha * 0.6 : alpha);
       g.textAlign = "right";
       g.fillText(fitLabel(g, text, geom.labelWidth - 8), geom.labelWidth - 2, y);
@@ -199,6 +220,7 @@ export function mountArcs(ctx: ViewContext): View {
     if (changed.has("token")) reveal();
     if (changed.has("meta") || changed.has("variant") || changed.has("layer")) load();
     else frames.request("paint", paint);
+    if (changed.has("panels")) el.hidden = !store.selection.panels.includes("arcs");
   };
 
   const rowUnder = (event: MouseEvent): { row: number; left: boolean } => {
@@ -263,6 +285,15 @@ export function mountArcs(ctx: ViewContext): View {
   bag.listen(canvas, "mouseleave", onLeave);
   bag.listen(canvas, "click", onClick);
   bag.listen(scroller, "scroll", () => frames.request("paint", paint), { passive: true });
+  bag.listen(legend, "click", (event: MouseEvent) => {
+    const chip = (event.target as HTMLElement).closest?.(".tw-arcs-chip") as HTMLElement | null;
+    if (!chip) return;
+    const hd = Number(chip.dataset.head);
+    if (hiddenHeads.has(hd)) hiddenHeads.delete(hd);
+    else hiddenHeads.add(hd);
+    writeLegend();
+    frames.request("paint", paint);
+  });
   bag.add(store.subscribe(onChange));
   bag.add(
     theme.subscribe(() => {
@@ -272,12 +303,20 @@ export function mountArcs(ctx: ViewContext): View {
     }),
   );
 
+  el.hidden = !store.selection.panels.includes("arcs");
   writeTitle();
   layout();
   load();
 
   return {
     el,
+    setWidth(px: number) {
+      const next = Math.max(220, Math.round(px));
+      if (next === WIDTH) return;
+      WIDTH = next;
+      layout();
+      frames.request("paint", paint);
+    },
     dispose() {
       frames.dispose();
       bag.dispose();

@@ -1,6 +1,6 @@
 // Request/reply plumbing over custom messages, with a per-model cache of decoded payloads.
 
-import { copyBytes, decodeFloat16, float16Bits, shapeSize } from "./codec";
+import { copyBytes, decodeFloat16, decodeFloat32, float16Bits, shapeSize } from "./codec";
 import type { Handler, ReplyContent, Request, WidgetModel } from "./types";
 
 export interface LayerData {
@@ -17,8 +17,11 @@ export interface OverviewData {
   layers: number;
   heads: number;
   thumb: number;
+  /** uint8 thumbnails, one scale for every head: 255 = vmax. */
   data: Uint8Array;
-  scale: number[];
+  vmax: number;
+  /** Each head's largest weight (the per-head colour scale). */
+  headMax: number[];
 }
 
 export interface StageData {
@@ -27,6 +30,24 @@ export interface StageData {
   cols: number;
   /** The 2-D slice (rows × cols); null for replies without a buffer (pipeline parity). */
   values: Float32Array | null;
+}
+
+/** One attention row as the model computes it (the `row` reply): q, the keys, their products, scores, softmax. */
+export interface RowData {
+  layer: number;
+  head: number;
+  query: number;
+  n: number;
+  dh: number;
+  labels: string[];
+  /** (2n + 1) × dh float32: q, then k_0 … k_{n-1}, then q∘k_0 … q∘k_{n-1}. */
+  values: Float32Array;
+  dot: number[];
+  scaled: number[];
+  softmax: number[];
+  scale: number;
+  /** The stage each part comes from (q, k, dot, scaled, softmax), as Python names them. */
+  stages: Record<string, string>;
 }
 
 export class ProtocolError extends Error {}
@@ -53,9 +74,28 @@ let nextId = 1 + Math.floor(Math.random() * 1e6);
 
 const DEFAULT_BUDGET = 256 * 1024 * 1024;
 
-/** The cache key of a stage request: layer and head only where the stage depends on them. */
-export function stageKey(stage: string, layer: number, head: number, perLayer: boolean, perHead: boolean): string {
-  return `stage|${stage}|${perLayer ? layer : "-"}|${perHead ? head : "-"}`;
+/**
+ * The one key of a request (docs/PROTOCOL.md, "Request keys"): the client's cache and the exported page's reply
+ * table both file replies under it: `layer|raw|3`, `overview|raw`, `stage|name|3|2`, `row|3|2|5`.
+ */
+export function requestKey(request: Record<string, unknown>): string {
+  switch (request.what) {
+    case "layer":
+      return `layer|${String(request.variant)}|${String(request.layer)}`;
+    case "overview":
+      return `overview|${String(request.variant)}`;
+    case "stage":
+      return `stage|${String(request.stage)}|${String(request.layer)}|${String(request.head)}`;
+    case "row":
+      return `row|${String(request.layer)}|${String(request.head)}|${String(request.query)}`;
+    default:
+      return String(request.what);
+  }
+}
+
+/** The request for a stage: a stage without a layer (head) axis is always asked for at layer (head) 0. */
+export function stageRequest(stage: string, layer: number, head: number, perLayer: boolean, perHead: boolean): Request {
+  return { what: "stage", stage, layer: perLayer ? layer : 0, head: perHead ? head : 0 };
 }
 
 export class DataClient {
@@ -134,7 +174,8 @@ export class DataClient {
     return entry.value as T;
   }
 
-  private fetch<T>(key: string, request: Request, decode: (c: ReplyContent, b: unknown[]) => [T, number]): Promise<T> {
+  private fetch<T>(request: Request, decode: (c: ReplyContent, b: unknown[]) => [T, number]): Promise<T> {
+    const key = requestKey(request);
     const hit = this.peek<T>(key);
     if (hit !== undefined) return Promise.resolve(hit);
     const running = this.inflight.get(key);
@@ -151,11 +192,11 @@ export class DataClient {
   }
 
   peekLayer(variant: string, layer: number): LayerData | undefined {
-    return this.peek<LayerData>(`layer|${variant}|${layer}`);
+    return this.peek<LayerData>(requestKey({ what: "layer", variant, layer }));
   }
 
   layer(variant: string, layer: number): Promise<LayerData> {
-    return this.fetch(`layer|${variant}|${layer}`, { what: "layer", variant, layer }, (content, buffers) => {
+    return this.fetch({ what: "layer", variant, layer }, (content, buffers) => {
       const shape = Array.isArray(content.shape) ? (content.shape as number[]) : [];
       if (shape.length !== 3 || shape[1] !== shape[2]) throw new ProtocolError("a layer reply has shape [H, m, m]");
       if (buffers.length < 1) throw new ProtocolError("a layer reply carries one buffer");
@@ -169,11 +210,11 @@ export class DataClient {
   }
 
   peekOverview(variant: string): OverviewData | undefined {
-    return this.peek<OverviewData>(`overview|${variant}`);
+    return this.peek<OverviewData>(requestKey({ what: "overview", variant }));
   }
 
   overview(variant: string): Promise<OverviewData> {
-    return this.fetch(`overview|${variant}`, { what: "overview", variant }, (content, buffers) => {
+    return this.fetch({ what: "overview", variant }, (content, buffers) => {
       const shape = Array.isArray(content.shape) ? (content.shape as number[]) : [];
       if (shape.length !== 4 || shape[2] !== shape[3]) throw new ProtocolError("an overview reply has shape [L, H, t, t]");
       if (buffers.length < 1) throw new ProtocolError("an overview reply carries one buffer");
@@ -181,21 +222,20 @@ export class DataClient {
       if (data.length !== shapeSize(shape)) {
         throw new ProtocolError(`overview buffer holds ${data.length} bytes, shape says ${shapeSize(shape)}`);
       }
-      const scale = Array.isArray(content.scale) ? (content.scale as number[]).map(Number) : [];
-      const value: OverviewData = { variant, layers: shape[0]!, heads: shape[1]!, thumb: shape[2]!, data, scale };
+      const headMax = Array.isArray(content.head_max) ? (content.head_max as number[]).map(Number) : [];
+      const vmax = typeof content.vmax === "number" && content.vmax > 0 ? content.vmax : 1;
+      const value: OverviewData = { variant, layers: shape[0]!, heads: shape[1]!, thumb: shape[2]!, data, vmax, headMax };
       return [value, data.byteLength];
     });
   }
 
-  peekStage(key: string): StageData | undefined {
-    return this.peek<StageData>(key);
+  peekStage(stage: string, layer: number, head: number, perLayer: boolean, perHead: boolean): StageData | undefined {
+    return this.peek<StageData>(requestKey(stageRequest(stage, layer, head, perLayer, perHead)));
   }
 
   stage(stage: string, layer: number, head: number, perLayer: boolean, perHead: boolean): Promise<StageData> {
-    const key = stageKey(stage, layer, head, perLayer, perHead);
     // a stage that does not depend on the layer (head) is always asked for at 0, so one reply serves all
-    const request = { what: "stage" as const, stage, layer: perLayer ? layer : 0, head: perHead ? head : 0 };
-    return this.fetch<StageData>(key, request, (content, buffers) => {
+    return this.fetch<StageData>(stageRequest(stage, layer, head, perLayer, perHead), (content, buffers) => {
       const shape = Array.isArray(content.shape) ? (content.shape as number[]) : [];
       if (buffers.length === 0) return [{ content, rows: 0, cols: 0, values: null }, 1024];
       // float16 from the kernel; float32 from a pack (js/pack.ts decodes its 8-bit rows to float32)
@@ -209,14 +249,35 @@ export class DataClient {
     });
   }
 
+  peekRow(layer: number, head: number, query: number): RowData | undefined {
+    return this.peek<RowData>(requestKey({ what: "row", layer, head, query }));
+  }
+
+  row(layer: number, head: number, query: number): Promise<RowData> {
+    return this.fetch<RowData>({ what: "row", layer, head, query }, (content, buffers) => {
+      const n = Number(content.n);
+      const dh = Number(content.dh);
+      if (!(n > 0 && dh > 0) || buffers.length < 1) throw new ProtocolError("a row reply has n, dh and one buffer");
+      const values = decodeFloat32(buffers[0]);
+      if (values.length !== (2 * n + 1) * dh) {
+        throw new ProtocolError(`row buffer holds ${values.length} values, expected ${(2 * n + 1) * dh}`);
+      }
+      const list = (v: unknown) => (Array.isArray(v) ? v.map(Number) : []);
+      const labels = Array.isArray(content.labels) ? content.labels.map(String) : [];
+      const value: RowData = {
+        layer, head, query, n, dh, labels, values,
+        dot: list(content.dot), scaled: list(content.scaled), softmax: list(content.softmax),
+        scale: Number(content.scale) || 1 / Math.sqrt(dh),
+        stages: content.stages && typeof content.stages === "object" ? (content.stages as Record<string, string>) : {},
+      };
+      return [value, values.byteLength];
+    });
+  }
+
   /** Forgets every cached payload (the data behind them changed). */
   clear(): void {
     this.cache.clear();
     this.cachedBytes = 0;
-  }
-
-  get cachedKeys(): string[] {
-    return [...this.cache.keys()];
   }
 
   dispose(): void {

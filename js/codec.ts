@@ -54,16 +54,14 @@ export function decodeFloat16(buffer: unknown): Float32Array {
   return out;
 }
 
-/**
- * uint8 blocks decoded to values: block b (blockSize bytes) maps 0..255 to 0..scale[b].
- */
-export function decodeUint8Scaled(buffer: unknown, scale: readonly number[], blockSize: number): Float32Array {
-  const bytes = new Uint8Array(copyBytes(buffer));
-  const out = new Float32Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) {
-    const s = scale[Math.floor(i / blockSize)] ?? 0;
-    out[i] = (bytes[i]! / 255) * s;
-  }
+/** Little-endian float32 bytes (the row reply). */
+export function decodeFloat32(buffer: unknown): Float32Array {
+  const bytes = copyBytes(buffer);
+  if (bytes.byteLength % 4 !== 0) throw new RangeError("a float32 buffer has a byte length divisible by 4");
+  if (littleEndian) return new Float32Array(bytes);
+  const view = new DataView(bytes);
+  const out = new Float32Array(bytes.byteLength / 4);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
 }
 

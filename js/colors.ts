@@ -92,17 +92,14 @@ export function divergingStops(background: RGB): RGB[] {
     : [[5, 48, 97], [103, 169, 207], background, [239, 138, 98], [103, 0, 31]];
 }
 
-/** LUT index (0..n-1) of a value on the domain [lo, hi], clamped; NaN maps to 0. */
+/**
+ * The LUT entry of a value on [lo, hi] (clamped; NaN → the low end): the one mapping every canvas uses
+ * (paint.ts fills the same way), so colour bars and cells agree.
+ */
 export function lutIndex(value: number, lo: number, hi: number, n = LUT_SIZE): number {
   if (!(hi > lo) || Number.isNaN(value)) return 0;
   const i = Math.floor(((value - lo) / (hi - lo)) * n);
   return i < 0 ? 0 : i >= n ? n - 1 : i;
-}
-
-/** A symmetric domain around zero that holds both ends of a signed range. */
-export function symmetricDomain(min: number, max: number): [number, number] {
-  const a = Math.max(Math.abs(min), Math.abs(max)) || 1;
-  return [-a, a];
 }
 
 /** A distinct colour for head `h` of `count` heads (evenly spaced hues, brighter on dark themes). */

@@ -32,6 +32,25 @@ export function mountControls(ctx: ViewContext): View {
   const variant = h("select");
   const allHeads = h("input");
   allHeads.type = "checkbox";
+  const scale = h("select");
+  for (const [value, text] of [["fixed", "0 … 1, every head"], ["head", "0 … head's max"]] as const) {
+    const option = h("option", undefined, text);
+    option.value = value;
+    scale.appendChild(option);
+  }
+  scale.title = "colour scale of the attention maps: one fixed scale (comparable across heads) or each head's own max";
+  // the panels: the default view keeps the row view and the stage viewer closed
+  const toggles = h("div", "tw-toggles");
+  const toggle = new Map<string, HTMLInputElement>();
+  for (const [panel, text] of [["overview", "heads"], ["heatmap", "heatmap"], ["arcs", "arcs"], ["row", "row view"], ["stages", "stages"]] as const) {
+    const box = h("input");
+    box.type = "checkbox";
+    box.dataset.panel = panel;
+    const label = h("label", "tw-toggle");
+    label.append(box, h("span", undefined, text));
+    toggles.appendChild(label);
+    toggle.set(panel, box);
+  }
   const status = h("div", "tw-status");
   const modelName = h("span", "tw-status-model");
   const sizes = h("span", "tw-status-sizes");
@@ -43,7 +62,9 @@ export function mountControls(ctx: ViewContext): View {
     labelled("tw-layer", "layer", layer),
     labelled("tw-head", "head", head),
     labelled("tw-variant", "variant", variant),
+    labelled("tw-scale", "colour", scale),
     allLabel,
+    toggles,
     status,
   );
 
@@ -68,6 +89,8 @@ export function mountControls(ctx: ViewContext): View {
     head.value = String(s.head);
     variant.value = s.variant;
     allHeads.checked = s.arcs_all_heads;
+    scale.value = s.color_scale;
+    for (const [panel, box] of toggle) box.checked = s.panels.includes(panel);
     const labels = store.variant.labels;
     const m = labels.length;
     tokenName.textContent =
@@ -78,6 +101,11 @@ export function mountControls(ctx: ViewContext): View {
   bag.listen(head, "change", () => store.select({ head: Number(head.value) }));
   bag.listen(variant, "change", () => store.select({ variant: variant.value }));
   bag.listen(allHeads, "change", () => store.select({ arcs_all_heads: allHeads.checked }));
+  bag.listen(scale, "change", () => store.select({ color_scale: scale.value }));
+  bag.listen(toggles, "change", (event: Event) => {
+    const box = event.target as HTMLInputElement;
+    if (box.dataset.panel) store.togglePanel(box.dataset.panel, box.checked);
+  });
   bag.add(
     store.subscribe((_, changed: Changed) => {
       if (changed.has("meta")) rebuild();

@@ -2,23 +2,38 @@
 
 import { halfTableF32 } from "./codec";
 import type { LayerData } from "./client";
+import { colorBar } from "./colorbar";
 import { Disposer, Frames, context2d, clear, h, localPoint } from "./dom";
-import { cellAt, heatmapSide, segmentBoundary, thinnedIndices } from "./layout";
+import { HEATMAP_COL_LABELS, HEATMAP_ROW_LABELS, cellAt, heatmapSide, segmentBoundary, thinnedIndices } from "./layout";
 import { fillFromHalf, maxOfHalf } from "./paint";
+import { saveHeatmap } from "./save";
 import type { Changed } from "./store";
-import { type View, type ViewContext, formatValue, isSpecialLabel, loadLayer } from "./view";
+import { type View, type ViewContext, attentionRange, formatValue, loadLayer } from "./view";
 
-const ROW_LABEL_WIDTH = 92;
-const COL_LABEL_HEIGHT = 72;
 const LABEL_MIN_PX = 14;
 
-export function mountHeatmap(ctx: ViewContext): View {
+export interface HeatmapView extends View {
+  /** The side of the map in CSS pixels, from the widget's layout. */
+  setSide(px: number): void;
+}
+
+export function mountHeatmap(ctx: ViewContext): HeatmapView {
   const { store, client, root, tooltip, theme } = ctx;
   const bag = new Disposer();
   const frames = new Frames();
 
   const el = h("div", "tw-panel tw-heatmap");
+  const titleRow = h("div", "tw-titlerow");
   const title = h("div", "tw-title");
+  const bar = colorBar();
+  const save = h("span", "tw-save");
+  const savePng = h("button", "tw-button", "PNG");
+  const saveSvg = h("button", "tw-button", "SVG");
+  savePng.type = saveSvg.type = "button";
+  savePng.title = "save this map (labels and colour bar included) as a PNG image";
+  saveSvg.title = "save this map as an SVG drawing";
+  save.append(savePng, saveSvg);
+  titleRow.append(title, bar.el, save);
   const grid = h("div", "tw-hm-grid");
   const colLabels = h("div", "tw-hm-collabels");
   const rowLabels = h("div", "tw-hm-rowlabels");
@@ -37,11 +52,12 @@ export function mountHeatmap(ctx: ViewContext): View {
   canvas.height = 1;
   plot.append(canvas, sepH, sepV, hlRow, hlCol, status);
   grid.append(corner, colLabels, rowLabels, plot);
-  el.append(title, grid);
+  el.append(titleRow, grid);
   for (const node of [hlRow, hlCol, sepH, sepV]) node.hidden = true;
 
-  let side = heatmapSide(store.m, 480);
-  let available = 480;
+  let side = heatmapSide(store.m, 320);
+  let available = 320;
+  let range: [number, number] = [0, 1];
   let image: ImageData | null = null;
   let image32: Uint32Array | null = null;
   let hover: { row: number; col: number } | null = null;
@@ -51,18 +67,21 @@ export function mountHeatmap(ctx: ViewContext): View {
   const layout = () => {
     const m = store.m;
     side = heatmapSide(m, available);
-    grid.style.gridTemplateColumns = `${ROW_LABEL_WIDTH}px ${side}px`;
-    grid.style.gridTemplateRows = `${COL_LABEL_HEIGHT}px ${side}px`;
+    grid.style.gridTemplateColumns = `${HEATMAP_ROW_LABELS}px ${side}px`;
+    grid.style.gridTemplateRows = `${HEATMAP_COL_LABELS}px ${side}px`;
     plot.style.width = `${side}px`;
+    // whole cells stay crisp; under a pixel per cell the browser averages them (nearest would drop rows)
+    canvas.style.imageRendering = m > side ? "auto" : "pixelated";
+    el.style.width = `${HEATMAP_ROW_LABELS + side}px`; // the title row wraps within the map's width
     plot.style.height = `${side}px`;
-    const { labels, segments } = store.variant;
+    const { labels, segments, special } = store.variant;
     const cell = m > 0 ? side / m : side;
     clear(rowLabels);
     clear(colLabels);
     const step = thinnedIndices(m, cell, LABEL_MIN_PX);
     for (const i of step) {
       const text = labels[i] ?? "";
-      const segClass = `tw-seg${segments[i] === 1 ? 1 : 0}${isSpecialLabel(text) ? " tw-special" : ""}`;
+      const segClass = `tw-seg${segments[i] === 1 ? 1 : 0}${special[i] ? " tw-special" : ""}`;
       const r = h("span", `tw-label ${segClass}`, text);
       r.dataset.index = String(i);
       r.style.top = `${Math.min(side - 6, Math.max(6, (i + 0.5) * cell))}px`;
@@ -134,15 +153,13 @@ export function mountHeatmap(ctx: ViewContext): View {
     }
     const table = halfTableF32();
     const offset = head * m * m;
-    const max = maxOfHalf(data.bits, offset, m * m, table);
-    const lit = fillFromHalf(image32!, data.bits, offset, m * m, table, theme.palette.sequential, 0, max > 0 ? max : 1);
+    range = attentionRange(store.selection.color_scale, maxOfHalf(data.bits, offset, m * m, table));
+    fillFromHalf(image32!, data.bits, offset, m * m, table, theme.palette.sequential, range[0], range[1]);
     g.putImageData(image, 0, 0);
     const t1 = performance.now();
     shown = data;
-    canvas.dataset.painted = lit > 0 ? "1" : "0";
-    canvas.dataset.lit = String(lit);
-    canvas.dataset.head = String(head);
-    canvas.dataset.layer = String(layer);
+    bar.set(theme.palette.sequentialRGBA, range[0], range[1], store.selection.color_scale === "head" ? "0 … this head's max" : "attention weight, 0 … 1 for every head");
+    canvas.dataset.painted = "1"; // the benchmark's first-paint mark (benchmarks/browser.py)
     root.dataset.lastPaintMs = (t1 - t0).toFixed(2);
     if (switchStart > 0) {
       root.dataset.lastSwitchMs = (t1 - switchStart).toFixed(2);
@@ -164,7 +181,9 @@ export function mountHeatmap(ctx: ViewContext): View {
     if (changed.has("meta") || changed.has("variant")) layout();
     if (changed.has("head")) switchStart = performance.now();
     if (changed.has("meta") || changed.has("variant") || changed.has("layer") || changed.has("head")) load();
+    else if (changed.has("color_scale")) frames.request("paint", paint);
     if (changed.has("token")) placeHighlights();
+    if (changed.has("panels")) el.hidden = !store.selection.panels.includes("heatmap");
   };
 
   const onMove = (event: MouseEvent) => {
@@ -219,26 +238,27 @@ export function mountHeatmap(ctx: ViewContext): View {
     tooltip.hide();
     store.leaveToken();
   });
-  /** The room left beside the other panels (or the whole row when the panels wrap). */
-  const fit = () => {
-    const row = el.parentElement;
-    if (!row || row.clientWidth === 0) return;
-    const others = [...row.children].filter((c) => c !== el);
-    const gap = parseFloat(getComputedStyle(row).columnGap) || 0;
-    const used = others.reduce((w, c) => w + c.getBoundingClientRect().width + gap, 0);
-    let next = row.clientWidth - used - ROW_LABEL_WIDTH - 4;
-    if (next < 320) next = row.clientWidth - ROW_LABEL_WIDTH - 4;
-    next = Math.max(200, Math.min(560, next));
-    if (Math.abs(next - available) < 8) return;
-    available = next;
-    layout();
+  const saveAs = (kind: "png" | "svg") => {
+    const data = shown;
+    const { variant, layer, head } = store.selection;
+    if (!data || head >= data.heads) return;
+    const { labels } = store.variant;
+    const m = data.m;
+    const table = halfTableF32();
+    const values = new Float32Array(m * m);
+    for (let i = 0; i < m * m; i++) values[i] = table[data.bits[head * m * m + i]!]!;
+    saveHeatmap(kind, {
+      name: `attention-L${layer}-H${head}-${variant}`,
+      title: `${store.meta.model_name} · layer ${layer} · head ${head} · ${variant}`,
+      labels,
+      values,
+      m,
+      range,
+      palette: theme.palette,
+    });
   };
-  bag.observeResize(root, fit);
-  let disposed = false;
-  queueMicrotask(() => {
-    if (disposed) return;
-    for (const sibling of el.parentElement?.children ?? []) if (sibling !== el) bag.observeResize(sibling, fit);
-  });
+  bag.listen(savePng, "click", () => saveAs("png"));
+  bag.listen(saveSvg, "click", () => saveAs("svg"));
   bag.add(store.subscribe(onChange));
   bag.add(
     theme.subscribe(() => {
@@ -250,10 +270,16 @@ export function mountHeatmap(ctx: ViewContext): View {
   layout();
   load();
 
+  el.hidden = !store.selection.panels.includes("heatmap");
+
   return {
     el,
+    setSide(px: number) {
+      if (Math.abs(px - available) < 4) return;
+      available = px;
+      layout();
+    },
     dispose() {
-      disposed = true;
       frames.dispose();
       bag.dispose();
     },

@@ -34,12 +34,54 @@ export function cellAt(
   return row < 0 || col < 0 ? null : { row, col };
 }
 
-/** Side of the heatmap in CSS pixels: fills the space given, at least 1 px per cell, at most 36 px per cell. */
+/**
+ * Side of the heatmap in CSS pixels: fills the space given (160 … 440 px), at most 36 px per cell; a long input
+ * gets cells under a pixel (the browser averages them) rather than a map wider than the cell.
+ */
 export function heatmapSide(m: number, available: number): number {
-  const target = Math.max(200, Math.min(560, available));
+  const target = Math.max(160, Math.min(440, available));
   if (m <= 0) return target;
-  const cell = Math.min(36, Math.max(1, target / m));
+  const cell = Math.min(36, target / m);
   return Math.round(cell * m);
+}
+
+/** Widths of the fixed parts around the maps (CSS px), shared by the views and the layout below. */
+export const HEATMAP_ROW_LABELS = 64;
+export const HEATMAP_COL_LABELS = 56;
+export const OVERVIEW_ROW_LABELS = 20;
+export const PANEL_GAP = 12;
+const MIN_SIDE = 200;
+const OVERVIEW_MAX_HEIGHT = 440;
+
+export interface MainLayout {
+  /** Heatmap side (px). */
+  side: number;
+  /** Overview thumbnail side (px per head). */
+  thumb: number;
+  /** Whether the overview sits beside the heatmap (else on its own row above it). */
+  beside: boolean;
+  /** Width of the arcs view. */
+  arcs: number;
+}
+
+/**
+ * The main views in `width` px: the overview beside the heatmap where its thumbnails get ≥ 14 px (at most 48, as
+ * bertviz's model view; beyond that the heatmap needs the room more), the heatmap taking the rest (≥ 200 px);
+ * otherwise the overview on its own row, as wide as the widget. The overview is never taller than 440 px.
+ */
+export function mainLayout(width: number, m: number, layers: number, heads: number, gap = 2): MainLayout {
+  const w = Math.max(200, width);
+  const byHeight = Math.floor(OVERVIEW_MAX_HEIGHT / Math.max(1, layers)) - gap;
+  const fit = (room: number) => Math.min(48, byHeight, Math.floor(room / Math.max(1, heads)) - gap);
+  const besideThumb = fit(w - HEATMAP_ROW_LABELS - MIN_SIDE - PANEL_GAP - OVERVIEW_ROW_LABELS);
+  const arcs = Math.min(380, w);
+  if (besideThumb >= 14) {
+    const overviewWidth = OVERVIEW_ROW_LABELS + heads * (besideThumb + gap) - gap;
+    const side = heatmapSide(m, w - overviewWidth - PANEL_GAP - HEATMAP_ROW_LABELS - 4);
+    return { side, thumb: besideThumb, beside: true, arcs };
+  }
+  const thumb = Math.max(4, fit(w - OVERVIEW_ROW_LABELS));
+  return { side: heatmapSide(m, Math.min(360, w - HEATMAP_ROW_LABELS - 4)), thumb, beside: false, arcs };
 }
 
 /** First index whose segment differs from the one before (a sentence pair's boundary); -1 when none. */
@@ -92,10 +134,15 @@ export interface ArcsGeometry {
 
 /** Two columns of m rows; rows shrink to 13 px on long inputs so the column scrolls. */
 export function arcsGeometry(m: number, width: number): ArcsGeometry {
-  const rowHeight = m <= 24 ? 22 : m <= 64 ? 16 : 13;
+  const rowHeight = arcsRowHeight(m);
   const labelWidth = Math.min(120, Math.max(60, Math.round(width * 0.28)));
   const top = 6;
   return { m, rowHeight, width, labelWidth, top, contentHeight: top * 2 + m * rowHeight };
+}
+
+/** Height of one arcs row: 18 px for a sentence, 13 px for a long input (the column scrolls). */
+export function arcsRowHeight(m: number): number {
+  return m <= 24 ? 18 : m <= 64 ? 15 : 13;
 }
 
 /** Vertical centre of row i in content coordinates. */

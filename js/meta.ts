@@ -1,6 +1,6 @@
 // Reading the `meta` trait defensively: every field gets a sane default, so a partial meta never crashes a view.
 
-import { type Meta, type StageInfo, VARIANTS, type VariantInfo } from "./types";
+import { type Meta, type StageInfo, type StepInfo, VARIANTS, type VariantInfo } from "./types";
 
 function num(v: unknown, fallback: number): number {
   return typeof v === "number" && Number.isFinite(v) ? v : fallback;
@@ -36,6 +36,18 @@ function readStage(v: unknown): StageInfo | null {
   };
 }
 
+function flags(v: unknown, n: number): boolean[] {
+  const out = Array.isArray(v) ? v.map((x) => x === true) : [];
+  return out.length === n ? out : Array.from({ length: n }, () => false);
+}
+
+function readStep(v: unknown): StepInfo | null {
+  if (!v || typeof v !== "object") return null;
+  const o = v as Record<string, unknown>;
+  const stages = strings(o.stages);
+  return stages.length ? { title: str(o.title), section: str(o.section), stages } : null;
+}
+
 /** A complete Meta from whatever the trait holds. */
 export function readMeta(raw: unknown): Meta {
   const o = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
@@ -47,7 +59,11 @@ export function readMeta(raw: unknown): Meta {
     const v = value && typeof value === "object" ? (value as Record<string, unknown>) : {};
     const labels = strings(v.labels);
     const segs = numbers(v.segments);
-    variants[key] = { labels, segments: segs.length === labels.length ? segs : labels.map(() => 0) };
+    variants[key] = {
+      labels,
+      segments: segs.length === labels.length ? segs : labels.map(() => 0),
+      special: flags(v.special, labels.length),
+    };
   }
   return {
     model_name: str(o.model_name),
@@ -57,10 +73,11 @@ export function readMeta(raw: unknown): Meta {
     n_tokens: num(o.n_tokens, tokens.length),
     tokens,
     segments: segments.length === tokens.length ? segments : tokens.map(() => 0),
-    special: Array.isArray(o.special) ? o.special.map((x) => x === true) : tokens.map(() => false),
+    special: flags(o.special, tokens.length),
     variants,
     thumb: num(o.thumb, 24),
     stages: Array.isArray(o.stages) ? o.stages.map(readStage).filter((s): s is StageInfo => s !== null) : [],
+    steps: Array.isArray(o.steps) ? o.steps.map(readStep).filter((s): s is StepInfo => s !== null) : [],
   };
 }
 
@@ -76,7 +93,18 @@ export function variantKeys(meta: Meta): string[] {
 export function variantInfo(meta: Meta, variant: string): VariantInfo {
   const info = meta.variants[variant];
   if (info) return info;
-  return { labels: meta.tokens, segments: meta.segments };
+  return { labels: meta.tokens, segments: meta.segments, special: meta.special };
+}
+
+/** The raw piece position of row `row` of a variant, where a row is one piece (raw, nosep*); -1 for words. */
+export function piecePosition(meta: Meta, variant: string, row: number): number {
+  if (row < 0) return -1;
+  if (variant === "raw") return row < meta.tokens.length ? row : -1;
+  if (variant === "reduced") return -1;
+  // the nosep variants keep the pieces that are not special tokens, in order (attention.py `kept`)
+  let seen = -1;
+  for (let p = 0; p < meta.special.length; p++) if (!meta.special[p] && ++seen === row) return p;
+  return -1;
 }
 
 /** Human names for the variant switch. */

@@ -1,28 +1,36 @@
-// The overview: every head of every layer as a small thumbnail on one canvas; a click selects layer and head.
+// The overview: every head of every layer as a thumbnail on one canvas, on ONE colour scale (the heatmap's); a click
+// selects layer and head. Thumbnails are sized to the space the layout gives (widget.ts → mainLayout).
 
+import { colorBar } from "./colorbar";
 import type { OverviewData } from "./client";
-import { packRGBA } from "./colors";
+import { cssColor, packRGBA } from "./colors";
 import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
-import { type OverviewGeometry, overviewGeometry, overviewHit, thinnedIndices, thumbOrigin } from "./layout";
+import { OVERVIEW_ROW_LABELS, type OverviewGeometry, overviewGeometry, overviewHit, thinnedIndices, thumbOrigin } from "./layout";
 import { fillOverview } from "./paint";
 import type { Changed } from "./store";
 import { type View, type ViewContext, formatValue } from "./view";
 
 const GAP = 2;
-const TARGET_PITCH = 26;
 
-/** CSS magnification so that small thumbnails are still about TARGET_PITCH pixels apart. */
-export function overviewZoom(thumb: number, gap = GAP): number {
-  return Math.max(1, Math.floor(TARGET_PITCH / (thumb + gap)));
+export interface OverviewView extends View {
+  /** Thumbnail side in CSS pixels, from the widget's layout. */
+  setThumb(px: number): void;
 }
 
-export function mountOverview(ctx: ViewContext): View {
+export function mountOverview(ctx: ViewContext): OverviewView {
   const { store, client, tooltip, theme } = ctx;
   const bag = new Disposer();
   const frames = new Frames();
 
   const el = h("div", "tw-panel tw-overview");
+  const titleRow = h("div", "tw-titlerow");
   const title = h("div", "tw-title");
+  const bar = colorBar(72);
+  // thumbnails as small heatmaps (default) or as bertviz-like arcs (left: attending rows, right: attended columns)
+  const asArcs = h("button", "tw-button tw-ov-mode", "as arcs");
+  asArcs.type = "button";
+  asArcs.title = "draw each head as arcs (rows on the left attend to columns on the right) instead of a map";
+  titleRow.append(title, bar.el, asArcs);
   const body = h("div", "tw-ov-body");
   const colLabels = h("div", "tw-ov-collabels");
   const rowLabels = h("div", "tw-ov-rowlabels");
@@ -34,80 +42,135 @@ export function mountOverview(ctx: ViewContext): View {
   hoverMark.hidden = true;
   plot.append(canvas, hoverMark, mark);
   body.append(colLabels, rowLabels, plot);
-  el.append(title, body, status);
+  el.append(titleRow, body, status);
+  body.style.paddingLeft = `${OVERVIEW_ROW_LABELS}px`;
+  colLabels.style.left = `${OVERVIEW_ROW_LABELS}px`;
+  rowLabels.style.width = `${OVERVIEW_ROW_LABELS - 2}px`;
 
+  let thumbPx = 32;
+  let arcsMode = false;
   let geom: OverviewGeometry | null = null;
-  let zoom = 1;
   let data: OverviewData | null = null;
 
-  const place = (node: HTMLElement, layer: number, head: number) => {
+  const place = (node: HTMLElement, layer: number, head: number, pad: number) => {
     if (!geom) return;
     const [x, y] = thumbOrigin(geom, layer, head);
-    node.style.left = `${x * zoom - 2}px`;
-    node.style.top = `${y * zoom - 2}px`;
-    node.style.width = `${geom.thumb * zoom + 4}px`;
-    node.style.height = `${geom.thumb * zoom + 4}px`;
+    node.style.left = `${x - pad}px`;
+    node.style.top = `${y - pad}px`;
+    node.style.width = `${geom.thumb + 2 * pad}px`;
+    node.style.height = `${geom.thumb + 2 * pad}px`;
   };
 
-  const layout = (layers: number, heads: number, thumb: number) => {
-    geom = overviewGeometry(layers, heads, thumb, GAP);
-    zoom = overviewZoom(thumb);
-    const pitch = (thumb + GAP) * zoom;
+  const layout = () => {
+    const { n_layers: layers, n_heads: heads } = store.meta;
+    geom = overviewGeometry(layers, heads, thumbPx, GAP);
     canvas.width = geom.width;
     canvas.height = geom.height;
-    canvas.style.width = `${geom.width * zoom}px`;
-    canvas.style.height = `${geom.height * zoom}px`;
+    canvas.style.width = `${geom.width}px`;
+    canvas.style.height = `${geom.height}px`;
     plot.style.width = canvas.style.width;
+    el.style.width = `${OVERVIEW_ROW_LABELS + geom.width}px`;
     plot.style.height = canvas.style.height;
     clear(colLabels);
     clear(rowLabels);
+    const pitch = thumbPx + GAP;
     for (const hd of thinnedIndices(heads, pitch, 22)) {
       const s = h("span", "tw-ov-label", `H${hd}`);
-      s.style.left = `${hd * pitch + (thumb * zoom) / 2}px`;
+      s.style.left = `${hd * pitch + thumbPx / 2}px`;
       colLabels.appendChild(s);
     }
     for (const l of thinnedIndices(layers, pitch, 14)) {
       const s = h("span", "tw-ov-label", `L${l}`);
-      s.style.top = `${l * pitch + (thumb * zoom) / 2}px`;
+      s.style.top = `${l * pitch + thumbPx / 2}px`;
       rowLabels.appendChild(s);
     }
     colLabels.style.width = canvas.style.width;
     rowLabels.style.height = canvas.style.height;
     markSelection();
+    frames.request("paint", paint);
   };
 
   const markSelection = () => {
     const { layer, head } = store.selection;
-    place(mark, layer, head);
+    place(mark, layer, head, 3);
     mark.dataset.layer = String(layer);
     mark.dataset.head = String(head);
   };
 
   const paint = () => {
     const g = context2d(canvas);
+    const { color_scale: scale } = store.selection;
+    const perHead = scale === "head";
+    const palette = theme.palette;
+    bar.set(palette.sequentialRGBA, 0, perHead ? 1 : (data?.vmax ?? 1), perHead ? "0 … each head's own max" : "attention weight");
+    if (perHead) bar.el.querySelector(".tw-cbar-hi")!.textContent = "head max";
     if (!g || !geom || !data) return;
+    if (arcsMode) return paintArcs(g, geom, data, perHead);
     const image = g.createImageData(geom.width, geom.height);
-    const [r, gr, b] = theme.palette.background;
-    const lit = fillOverview(new Uint32Array(image.data.buffer), geom, data.data, theme.palette.sequential, packRGBA(r, gr, b, 0));
+    const [r, gr, b] = palette.background;
+    // a thumbnail of t×t values drawn at `thumb` px: each pixel reads the value under it (nearest)
+    const gain = data.headMax.map((mx) => (perHead && mx > 0 ? data!.vmax / mx : 1));
+    fillOverview(new Uint32Array(image.data.buffer), geom, data.data, data.thumb, palette.sequential, packRGBA(r, gr, b, 0), gain);
     g.putImageData(image, 0, 0);
-    canvas.dataset.painted = lit > 0 ? "1" : "0";
-    canvas.dataset.lit = String(lit);
+  };
+
+  /** Each head as arcs from its t×t thumbnail: a line from row i (left edge) to column j (right edge), its colour
+   * and opacity the heatmap's colour for that (max-pooled) weight; weights under 5 % of the scale are left out. */
+  const paintArcs = (g: CanvasRenderingContext2D, geo: OverviewGeometry, d: OverviewData, perHead: boolean) => {
+    const palette = theme.palette;
+    const ramp = palette.sequentialRGBA;
+    const n = ramp.length / 4;
+    g.clearRect(0, 0, geo.width, geo.height);
+    g.lineWidth = 1;
+    const t = d.thumb;
+    const buckets = 6;
+    for (let l = 0; l < geo.layers; l++) {
+      for (let hd = 0; hd < geo.heads; hd++) {
+        const [x0, y0] = thumbOrigin(geo, l, hd);
+        const head = l * geo.heads + hd;
+        const gain = perHead && (d.headMax[head] ?? 0) > 0 ? d.vmax / d.headMax[head]! : 1;
+        g.fillStyle = cssColor(palette.foreground, 0.04);
+        g.fillRect(x0, y0, geo.thumb, geo.thumb);
+        const paths: number[][] = Array.from({ length: buckets }, () => []);
+        for (let i = 0; i < t; i++) {
+          for (let j = 0; j < t; j++) {
+            const w = Math.min(1, ((d.data[head * t * t + i * t + j] ?? 0) / 255) * gain);
+            if (w < 0.05) continue;
+            paths[Math.min(buckets - 1, Math.floor(w * buckets))]!.push(i, j);
+          }
+        }
+        const y = (k: number) => y0 + ((k + 0.5) / t) * geo.thumb;
+        paths.forEach((pairs, b) => {
+          if (!pairs.length) return;
+          const level = (b + 0.5) / buckets;
+          const k = Math.min(n - 1, Math.floor(level * n)) * 4;
+          g.strokeStyle = `rgb(${ramp[k]}, ${ramp[k + 1]}, ${ramp[k + 2]})`;
+          g.globalAlpha = 0.3 + 0.7 * level;
+          g.beginPath();
+          for (let p = 0; p < pairs.length; p += 2) {
+            g.moveTo(x0 + 1, y(pairs[p]!));
+            g.lineTo(x0 + geo.thumb - 1, y(pairs[p + 1]!));
+          }
+          g.stroke();
+        });
+        g.globalAlpha = 1;
+      }
+    }
   };
 
   const load = () => {
     const meta = store.meta;
     const variant = store.selection.variant;
     title.textContent = `Heads · ${variant}`;
-    if (meta.n_layers === 0) return;
+    if (meta.n_layers === 0 || !store.selection.panels.includes("overview")) return; // closed: nothing asked for
+    layout();
     const hit = client.peekOverview(variant);
     const show = (d: OverviewData) => {
       data = d;
       status.hidden = true;
-      layout(d.layers, d.heads, d.thumb);
       frames.request("paint", paint);
     };
     if (hit) return show(hit);
-    if (!geom) layout(meta.n_layers, meta.n_heads, Math.max(1, Math.min(meta.thumb, store.m || meta.thumb)));
     status.textContent = "loading overview…";
     status.hidden = false;
     client
@@ -122,16 +185,23 @@ export function mountOverview(ctx: ViewContext): View {
   };
 
   const onChange = (_: unknown, changed: Changed) => {
-    if (changed.has("meta") || changed.has("variant")) load();
+    if (changed.has("meta") || changed.has("variant") || changed.has("panels")) load();
     if (changed.has("layer") || changed.has("head")) markSelection();
+    if (changed.has("color_scale")) frames.request("paint", paint);
+    if (changed.has("panels")) el.hidden = !store.selection.panels.includes("overview");
   };
 
   const hitAt = (event: MouseEvent) => {
     if (!geom) return null;
     const p = localPoint(event, canvas);
-    return overviewHit(geom, p.x / zoom, p.y / zoom);
+    return overviewHit(geom, p.x, p.y);
   };
 
+  bag.listen(asArcs, "click", () => {
+    arcsMode = !arcsMode;
+    asArcs.textContent = arcsMode ? "as maps" : "as arcs";
+    frames.request("paint", paint);
+  });
   bag.listen(canvas, "click", (event: MouseEvent) => {
     const hit = hitAt(event);
     if (hit) store.select({ layer: hit.layer, head: hit.head });
@@ -139,11 +209,11 @@ export function mountOverview(ctx: ViewContext): View {
   bag.listen(canvas, "mousemove", (event: MouseEvent) => {
     const hit = hitAt(event);
     if (!hit) return;
-    const scale = data?.scale[hit.layer * (data?.heads ?? 0) + hit.head];
-    const max = scale === undefined ? "" : ` · max ${formatValue(scale)}`;
+    const mx = data?.headMax[hit.layer * (data?.heads ?? 0) + hit.head];
+    const max = mx === undefined ? "" : ` · max ${formatValue(mx)}`;
     tooltip.show(`layer ${hit.layer} · head ${hit.head}${max}`, event.clientX, event.clientY);
     hoverMark.hidden = false;
-    place(hoverMark, hit.layer, hit.head);
+    place(hoverMark, hit.layer, hit.head, 1);
   });
   bag.listen(canvas, "mouseleave", () => {
     tooltip.hide();
@@ -152,10 +222,17 @@ export function mountOverview(ctx: ViewContext): View {
   bag.add(store.subscribe(onChange));
   bag.add(theme.subscribe(() => frames.request("paint", paint)));
 
+  el.hidden = !store.selection.panels.includes("overview");
   load();
 
   return {
     el,
+    setThumb(px: number) {
+      const next = Math.max(4, Math.round(px));
+      if (next === thumbPx && geom) return;
+      thumbPx = next;
+      if (store.meta.n_layers > 0) layout();
+    },
     dispose() {
       frames.dispose();
       bag.dispose();

@@ -68,35 +68,40 @@ export function fillFromFloat(
 }
 
 /**
- * Tiles L×H uint8 thumbnails (t×t each, layer-major) into an overview canvas buffer of
- * geometry `g`; gaps get `gapColor`. Returns how many thumbnail pixels are above zero.
+ * Tiles L×H uint8 thumbnails (t×t each, layer-major, 255 = the reply's vmax) into an overview canvas buffer of
+ * geometry `g`, each drawn at g.thumb px (nearest value under each pixel); value v of head i is coloured as
+ * v · gain[i] (1: the shared scale; vmax / head max: each head on its own). Gaps get `gapColor`.
  */
 export function fillOverview(
   out: Uint32Array,
   g: OverviewGeometry,
   data: Uint8Array,
+  t: number,
   lut: Uint32Array,
   gapColor: number,
-): number {
+  gain: readonly number[] = [],
+): void {
   out.fill(gapColor);
-  const t = g.thumb;
+  const side = g.thumb;
   const n = lut.length;
-  let lit = 0;
+  const src = new Int32Array(side);
+  for (let x = 0; x < side; x++) src[x] = Math.min(t - 1, Math.floor((x * t) / side));
   for (let l = 0; l < g.layers; l++) {
     for (let h = 0; h < g.heads; h++) {
       const [x0, y0] = thumbOrigin(g, l, h);
-      const base = (l * g.heads + h) * t * t;
-      for (let r = 0; r < t; r++) {
+      const head = l * g.heads + h;
+      const base = head * t * t;
+      const k = ((gain[head] ?? 1) * n) / 256;
+      for (let r = 0; r < side; r++) {
         const row = (y0 + r) * g.width + x0;
-        for (let c = 0; c < t; c++) {
-          const v = data[base + r * t + c] ?? 0;
-          if (v > 0) lit++;
-          out[row + c] = lut[n === 256 ? v : Math.min(n - 1, Math.floor((v / 255) * n))]!;
+        const srow = base + src[r]! * t;
+        for (let c = 0; c < side; c++) {
+          const v = data[srow + src[c]!] ?? 0;
+          out[row + c] = lut[Math.min(n - 1, Math.floor(v * k))]!;
         }
       }
     }
   }
-  return lit;
 }
 
 /** Bar lengths in pixels for per-row norms, the largest norm filling `width`. */
@@ -154,27 +159,4 @@ export function arcBuckets(
 /** Threshold under which arcs are skipped: none for short inputs, more for long ones. */
 export function arcThreshold(m: number): number {
   return m <= 32 ? 0 : m <= 128 ? 0.01 : 0.03;
-}
-
-/**
- * A colour domain that a few outliers cannot wash out: the `q` quantile of |v| (signed: ±that),
- * or [min(0, low quantile), high quantile] for non-negative data; from a strided sample of at most 20 000 values.
- */
-export function robustDomain(values: Float32Array, signed: boolean, q = 0.99): [number, number] {
-  const stride = Math.max(1, Math.floor(values.length / 20000));
-  const sample: number[] = [];
-  for (let i = 0; i < values.length; i += stride) {
-    const v = values[i]!;
-    if (Number.isFinite(v)) sample.push(signed ? Math.abs(v) : v);
-  }
-  if (sample.length === 0) return signed ? [-1, 1] : [0, 1];
-  sample.sort((a, b) => a - b);
-  const at = (p: number) => sample[Math.min(sample.length - 1, Math.max(0, Math.round(p * (sample.length - 1))))]!;
-  if (signed) {
-    const a = at(q) || sample[sample.length - 1]! || 1;
-    return [-a, a];
-  }
-  const lo = Math.min(0, at(1 - q));
-  const hi = at(q) > lo ? at(q) : sample[sample.length - 1]! > lo ? sample[sample.length - 1]! : lo + 1;
-  return [lo, hi];
 }

@@ -1,29 +1,37 @@
 // The stage viewer: the encoder diagram (one box per stage) and the panel showing the selected stage's tensor.
 
-import { type StageData, stageKey } from "./client";
+import { type StageData, requestKey, stageRequest } from "./client";
+import { colorBar } from "./colorbar";
 import { cssColor } from "./colors";
-import { type DiagramRow, type Section, diagramRows } from "./diagram";
+import { type DiagramRow, diagramRows } from "./diagram";
 import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
 import { cellAt, thinnedIndices } from "./layout";
-import { barLengths, fillFromFloat, robustDomain } from "./paint";
+import { piecePosition } from "./meta";
+import { barLengths, fillFromFloat } from "./paint";
 import type { Changed } from "./store";
 import type { StageInfo } from "./types";
 import { type View, type ViewContext, formatValue } from "./view";
 
-const SECTION_TITLES: Record<Section, string> = {
-  input: "input",
-  embeddings: "embeddings",
-  layer: "encoder layer",
-  output: "output and verification",
-};
+const BAR_WIDTH = 64;
+const ROW_LABEL_WIDTH = 84;
+const COL_AXIS = 16; // px of the column axis above the tensor
 
-const BAR_WIDTH = 80;
-
-/** CSS pixels per cell of a stage heatmap: wide tensors get 1 px columns and scroll. */
-export function stageCellSize(rows: number, cols: number): { cw: number; ch: number } {
-  const cw = Math.max(1, Math.min(16, Math.floor(640 / Math.max(1, cols))));
-  const ch = Math.max(1, Math.min(18, Math.floor(400 / Math.max(1, rows))));
+/**
+ * CSS pixels per cell of a stage heatmap in `width` pixels: every column visible where 1 px each fits (wider
+ * tensors scroll sideways, never shrink below a pixel), at most 16 px; rows 1 … 18 px, about 360 px in all.
+ */
+export function stageCellSize(rows: number, cols: number, width = 640): { cw: number; ch: number } {
+  const cw = Math.max(1, Math.min(16, Math.floor(width / Math.max(1, cols))));
+  const ch = Math.max(1, Math.min(18, Math.floor(360 / Math.max(1, rows))));
   return { cw, ch };
+}
+
+/** "columns a–b of N" for a scrolled strip of `cols` columns of `cw` px at scrollLeft, `view` px wide; "" when all show. */
+export function columnRange(cols: number, cw: number, scrollLeft: number, view: number): string {
+  if (cols * cw <= view + 1) return "";
+  const first = Math.max(0, Math.floor(scrollLeft / cw));
+  const last = Math.min(cols - 1, Math.ceil((scrollLeft + view) / cw) - 1);
+  return `columns ${first}–${last} of ${cols} (scroll sideways for the rest)`;
 }
 
 /** The text of the shape line: the full tensor with dimension names, then the slice shown. */
@@ -69,12 +77,10 @@ export function mountStages(ctx: ViewContext): View {
   const frames = new Frames();
 
   const el = h("div", "tw-panel tw-stages");
-  const heading = h("div", "tw-title", "Stages of the forward pass");
-  const body = h("div", "tw-stages-body");
+  const heading = h("div", "tw-title", "Stages of the forward pass · click a box to see its tensor");
   const diagram = h("div", "tw-diagram");
   const panel = h("div", "tw-stage-panel");
-  body.append(diagram, panel);
-  el.append(heading, body);
+  el.append(heading, diagram, panel);
 
   const pTitle = h("div", "tw-stage-title");
   const pShape = h("div", "tw-stage-shape");
@@ -83,17 +89,25 @@ export function mountStages(ctx: ViewContext): View {
   const pStats = h("div", "tw-stage-stats");
   const pNote = h("div", "tw-stage-note");
   const pScale = h("div", "tw-stage-scale");
+  const bar = colorBar();
+  const pCols = h("div", "tw-stage-cols");
   const pStatus = h("div", "tw-loading");
   const plotRow = h("div", "tw-stage-plotrow");
   const rowLabels = h("div", "tw-stage-rowlabels");
   const scroll = h("div", "tw-stage-scroll");
+  const colAxis = h("div", "tw-stage-colaxis");
+  const canvasBox = h("div", "tw-stage-canvasbox");
   const canvas = h("canvas", "tw-stage-canvas");
+  const rowMark = h("div", "tw-stage-rowmark");
   const bars = h("canvas", "tw-stage-norms");
   const parity = h("table", "tw-stage-parity");
   const textOut = h("div", "tw-stage-text");
-  scroll.appendChild(canvas);
+  rowMark.hidden = true;
+  canvasBox.append(canvas, rowMark);
+  scroll.append(colAxis, canvasBox);
   plotRow.append(rowLabels, scroll, bars);
-  panel.append(pTitle, pShape, pFormula, pMeaning, pStats, pNote, pStatus, pScale, plotRow, parity, textOut);
+  pScale.append(bar.el);
+  panel.append(pTitle, pShape, pFormula, pMeaning, pStats, pNote, pStatus, pScale, pCols, plotRow, parity, textOut);
 
   let boxes = new Map<string, HTMLElement>();
   let layerTitle: HTMLElement | null = null;
@@ -106,21 +120,18 @@ export function mountStages(ctx: ViewContext): View {
     clear(diagram);
     boxes = new Map();
     layerTitle = null;
-    const rows = diagramRows(store.meta.stages);
-    let section: Section | null = null;
+    let section: string | null = null;
     let sectionEl: HTMLElement | null = null;
-    for (const row of rows) {
-      if (row.section !== section) {
+    for (const row of diagramRows(store.meta.steps, store.meta.stages)) {
+      if (row.section !== section || !sectionEl) {
         section = row.section;
-        sectionEl = h("div", `tw-diagram-section tw-section-${section}`);
-        const title = h("div", "tw-diagram-heading", SECTION_TITLES[section]);
-        if (section === "layer") layerTitle = title;
+        sectionEl = h("div", `tw-diagram-section${section === "encoder layer" ? " tw-section-layer" : ""}`);
+        const title = h("div", "tw-diagram-heading", section);
+        if (section === "encoder layer") layerTitle = title;
         sectionEl.appendChild(title);
         diagram.appendChild(sectionEl);
-      } else if (sectionEl) {
-        sectionEl.appendChild(h("div", "tw-diagram-arrow", "↓"));
       }
-      sectionEl!.appendChild(buildRow(row));
+      sectionEl.appendChild(buildRow(row));
     }
     diagram.dataset.count = String(boxes.size);
     markSelected();
@@ -139,7 +150,6 @@ export function mountStages(ctx: ViewContext): View {
 
   const buildRow = (row: DiagramRow) => {
     const r = h("div", "tw-diagram-row");
-    r.dataset.row = row.id;
     r.appendChild(h("span", "tw-diagram-step", row.title));
     const main = h("div", "tw-diagram-boxes");
     for (const name of row.stages) main.appendChild(box(name, false));
@@ -185,10 +195,12 @@ export function mountStages(ctx: ViewContext): View {
     pStats.textContent = "";
     pNote.textContent = "";
     pShape.textContent = "";
-    pScale.textContent = "";
+    pCols.textContent = "";
+    bar.hide();
   };
 
   const load = () => {
+    if (!store.selection.panels.includes("stages")) return; // closed: nothing asked for
     const { stage, layer, head } = store.selection;
     const info = stageInfo(stage);
     if (!stage || !info) {
@@ -199,8 +211,8 @@ export function mountStages(ctx: ViewContext): View {
       return;
     }
     describeStage(info, stage);
-    const key = stageKey(stage, layer, head, info.per_layer, info.per_head);
-    const hit = client.peekStage(key);
+    const key = requestKey(stageRequest(stage, layer, head, info.per_layer, info.per_head));
+    const hit = client.peekStage(stage, layer, head, info.per_layer, info.per_head);
     if (hit) return show(hit, info);
     pStatus.textContent = `loading ${stage}…`;
     pStatus.hidden = false;
@@ -208,7 +220,7 @@ export function mountStages(ctx: ViewContext): View {
       .stage(stage, layer, head, info.per_layer, info.per_head)
       .then((data) => {
         const now = store.selection;
-        if (stageKey(now.stage, now.layer, now.head, info.per_layer, info.per_head) === key) show(data, info);
+        if (requestKey(stageRequest(now.stage, now.layer, now.head, info.per_layer, info.per_head)) === key) show(data, info);
       })
       .catch((err: Error) => {
         clearPlot();
@@ -230,7 +242,10 @@ export function mountStages(ctx: ViewContext): View {
     showText(c.text);
     shown = data;
     plotRow.hidden = !data.values;
-    if (!data.values) pScale.textContent = ""; // a text or parity stage: no colour scale (not the last tensor's)
+    if (!data.values) {
+      bar.hide(); // a text or parity stage: no colour scale (not the last tensor's)
+      pCols.textContent = "";
+    }
     if (data.values) {
       layoutPlot(data);
       frames.request("paint", paint);
@@ -248,43 +263,87 @@ export function mountStages(ctx: ViewContext): View {
     }
   };
 
+  /** Room for the tensor: the panel's width less the row labels and the norm bars. */
+  const plotWidth = () => Math.max(120, (panel.clientWidth || 640) - ROW_LABEL_WIDTH - BAR_WIDTH - 12);
+
   const layoutPlot = (data: StageData) => {
-    cells = stageCellSize(data.rows, data.cols);
+    const width = plotWidth();
+    cells = stageCellSize(data.rows, data.cols, width);
+    const w = data.cols * cells.cw;
+    const hgt = data.rows * cells.ch;
     canvas.width = data.cols;
     canvas.height = data.rows;
-    canvas.style.width = `${data.cols * cells.cw}px`;
-    canvas.style.height = `${data.rows * cells.ch}px`;
+    canvas.style.width = `${w}px`;
+    canvas.style.height = `${hgt}px`;
+    canvasBox.style.width = `${w}px`;
+    canvasBox.style.height = `${hgt}px`;
+    scroll.style.maxWidth = `${width}px`;
     bars.width = BAR_WIDTH;
-    bars.height = data.rows * cells.ch;
+    bars.height = Math.max(1, hgt);
     bars.style.width = `${BAR_WIDTH}px`;
-    bars.style.height = `${data.rows * cells.ch}px`;
-    rowLabels.style.height = `${data.rows * cells.ch}px`;
+    bars.style.height = `${hgt}px`;
+    bars.style.marginTop = `${COL_AXIS}px`;
+    rowLabels.style.height = `${hgt}px`;
+    rowLabels.style.marginTop = `${COL_AXIS}px`;
     clear(rowLabels);
     const labels = Array.isArray(data.content.row_labels) ? (data.content.row_labels as unknown[]).map(String) : [];
+    const dims = Array.isArray(data.content.dims) ? (data.content.dims as unknown[]).map(String) : [];
+    const rs = Number(data.content.row_step ?? 1) || 1;
     for (const i of thinnedIndices(data.rows, cells.ch, 12)) {
-      const s = h("span", "tw-label", labels[i] ?? String(i));
+      const s = h("span", "tw-label", labels[i] ?? `${dims[0] || "row"} ${i * rs}`);
       s.style.top = `${(i + 0.5) * cells.ch}px`;
       rowLabels.appendChild(s);
     }
+    // the column axis: an index every ≥ 40 px (of the full tensor, where columns were aggregated)
+    clear(colAxis);
+    colAxis.style.width = `${w}px`;
+    const cs = Number(data.content.col_step ?? 1) || 1;
+    for (const j of thinnedIndices(data.cols, cells.cw, 40)) {
+      const t = h("span", "tw-stage-tick", String(j * cs));
+      t.style.left = `${j * cells.cw}px`;
+      colAxis.appendChild(t);
+    }
+    writeColumns();
+    markRow();
+  };
+
+  const writeColumns = () => {
+    const data = shown;
+    if (!data?.values) return;
+    const cs = Number(data.content.col_step ?? 1) || 1;
+    const dims = Array.isArray(data.content.dims) ? (data.content.dims as unknown[]).map(String) : [];
+    const text = columnRange(data.cols, cells.cw, scroll.scrollLeft, scroll.clientWidth || plotWidth());
+    const axis = dims[1] ? `${dims[1]} → ` : "";
+    pCols.textContent = text && cs > 1 ? `${axis}${text} (each column the mean of ${cs})` : text && `${axis}${text}`;
+  };
+
+  /** The selected token's row, where the rows are the tokens (row_labels sent). */
+  const markRow = () => {
+    const data = shown;
+    const labels = data && Array.isArray(data.content.row_labels) ? data.content.row_labels : null;
+    const { variant, token } = store.selection;
+    const p = labels ? piecePosition(store.meta, variant, token) : -1;
+    rowMark.hidden = !(data?.values && p >= 0 && p < data.rows);
+    if (rowMark.hidden) return;
+    rowMark.style.top = `${p * cells.ch}px`;
+    rowMark.style.height = `${Math.max(2, cells.ch)}px`;
+    rowMark.title = `selected token: ${String(labels![p])}`;
   };
 
   const paint = () => {
     const data = shown;
     if (!data?.values) return;
     const g = context2d(canvas);
-    if (!g) return;
-    const signed = data.content.signed === true;
+    const colour = (data.content.colour ?? {}) as Record<string, unknown>;
+    const signed = colour.scale === "diverging";
+    const lo = Number(colour.lo ?? 0);
+    const hi = Number(colour.hi ?? 1);
     const palette = theme.palette;
-    const [lo, hi] = robustDomain(data.values, signed);
-    pScale.textContent = signed
-      ? `colour: blue −${formatValue(hi)} · background 0 · red +${formatValue(hi)} (99% of |values|; beyond saturates)`
-      : `colour: ${formatValue(lo)} (background) … ${formatValue(hi)}`;
+    bar.set(signed ? palette.divergingRGBA : palette.sequentialRGBA, lo, hi, "colour scale of this tensor");
+    if (!g) return;
     const image = g.createImageData(data.cols, data.rows);
-    const lit = fillFromFloat(new Uint32Array(image.data.buffer), data.values, 0, data.values.length, signed ? palette.diverging : palette.sequential, lo, hi);
+    fillFromFloat(new Uint32Array(image.data.buffer), data.values, 0, data.values.length, signed ? palette.diverging : palette.sequential, lo, hi);
     g.putImageData(image, 0, 0);
-    canvas.dataset.painted = "1";
-    canvas.dataset.lit = String(lit);
-    canvas.dataset.scale = signed ? "diverging" : "sequential";
     paintBars(data);
   };
 
@@ -297,14 +356,17 @@ export function mountStages(ctx: ViewContext): View {
     const lengths = barLengths(norms, BAR_WIDTH - 2);
     const ch = cells.ch;
     lengths.forEach((len, i) => g.fillRect(0, i * ch + (ch > 3 ? 1 : 0), len, Math.max(1, ch > 3 ? ch - 2 : ch)));
-    bars.dataset.painted = "1";
   };
 
   bag.listen(diagram, "click", (event: MouseEvent) => {
     const target = (event.target as HTMLElement).closest?.(".tw-stage-box") as HTMLElement | null;
     const name = target?.dataset.stage;
-    if (name) store.select({ stage: name });
+    if (!name) return;
+    store.select({ stage: name });
+    // the tensor is under the diagram: bring it on screen, else a click on a laptop seems to do nothing
+    panel.scrollIntoView?.({ block: "nearest", behavior: "smooth" });
   });
+  bag.listen(scroll, "scroll", writeColumns, { passive: true });
   bag.listen(canvas, "mousemove", (event: MouseEvent) => {
     const data = shown;
     if (!data?.values) return;
@@ -324,19 +386,28 @@ export function mountStages(ctx: ViewContext): View {
   });
   bag.listen(canvas, "mouseleave", () => tooltip.hide());
 
+  const visible = () => {
+    el.hidden = store.meta.stages.length === 0 || !store.selection.panels.includes("stages");
+  };
+
   const onChange = (_: unknown, changed: Changed) => {
     if (changed.has("meta")) buildDiagram();
+    if (changed.has("meta") || changed.has("panels")) visible();
     if (changed.has("stage")) markSelected();
     if (changed.has("layer") || changed.has("head")) writeLayerTitle();
-    if (changed.has("meta") || changed.has("stage") || changed.has("layer") || changed.has("head")) load();
+    if (changed.has("token") || changed.has("variant")) markRow();
+    if ((["meta", "stage", "layer", "head", "panels"] as const).some((k) => changed.has(k))) load();
   };
   bag.add(store.subscribe(onChange));
   bag.add(theme.subscribe(() => frames.request("paint", paint)));
+  bag.observeResize(panel, () => {
+    if (shown?.values && Math.abs(plotWidth() - (Number(scroll.style.maxWidth.replace("px", "")) || 0)) > 8) {
+      layoutPlot(shown);
+      frames.request("paint", paint);
+    }
+  });
 
-  el.hidden = store.meta.stages.length === 0;
-  bag.add(store.subscribe((_, changed) => {
-    if (changed.has("meta")) el.hidden = store.meta.stages.length === 0;
-  }));
+  visible();
   buildDiagram();
   load();
 

@@ -1,5 +1,6 @@
 // Running the widget without Jupyter: an in-page model backed by plain JSON state and an answer function.
 
+import { requestKey } from "./client";
 import { PackData, type Manifest, type PackText } from "./pack";
 import type { Handler, WidgetModel } from "./types";
 import widget from "./widget";
@@ -88,19 +89,7 @@ export function fromBase64(text: string): ArrayBuffer {
   return bytes.buffer;
 }
 
-/** The key an exported page files a reply under: `layer|raw|3`, `overview|raw`, `stage|name|3|2`. */
-export function requestKey(request: Record<string, unknown>): string {
-  switch (request.what) {
-    case "layer":
-      return `layer|${String(request.variant)}|${String(request.layer)}`;
-    case "overview":
-      return `overview|${String(request.variant)}`;
-    case "stage":
-      return `stage|${String(request.stage)}|${String(request.layer)}|${String(request.head)}`;
-    default:
-      return String(request.what);
-  }
-}
+export { requestKey };
 
 /** An answer function over precomputed replies: `{key: {content, buffers: [base64, ...]}}`. */
 export function answerFromTable(table: Record<string, { content: Record<string, unknown>; buffers?: string[] }>): AnswerFn {

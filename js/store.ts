@@ -3,8 +3,10 @@
 import { readMeta, variantInfo, variantKeys } from "./meta";
 import { clampIndex } from "./layout";
 import {
+  COLOR_SCALES,
   type Handler,
   type Meta,
+  PANELS,
   SELECTION_KEYS,
   type Selection,
   type SelectionKey,
@@ -31,7 +33,19 @@ function readSelection(model: WidgetModel): Selection {
     variant: s("variant", "raw"),
     arcs_all_heads: model.get("arcs_all_heads") === true,
     stage: s("stage", ""),
+    panels: panelList(model.get("panels")),
+    color_scale: s("color_scale", "fixed"),
   };
+}
+
+/** Known panel names in display order, each once (the default view where the trait holds nothing usable). */
+export function panelList(value: unknown): string[] {
+  if (!Array.isArray(value)) return ["overview", "heatmap", "arcs"];
+  return PANELS.filter((p) => value.includes(p));
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return Array.isArray(a) && Array.isArray(b) ? a.join("\u0000") === b.join("\u0000") : a === b;
 }
 
 export class SelectionStore {
@@ -65,7 +79,7 @@ export class SelectionStore {
 
   private pull(key: SelectionKey): void {
     const next = readSelection(this.model);
-    if (next[key] === this.current[key]) return;
+    if (same(next[key], this.current[key])) return;
     this.current = { ...this.current, [key]: next[key] };
     if (key === "token" && !this.ownTokenWrite) this.pinnedToken = this.current.token;
     this.emit(new Set([key]));
@@ -111,6 +125,10 @@ export class SelectionStore {
     }
     if (patch.arcs_all_heads !== undefined) out.arcs_all_heads = patch.arcs_all_heads;
     if (patch.stage !== undefined && meta.stages.some((s) => s.name === patch.stage)) out.stage = patch.stage;
+    if (patch.panels !== undefined) out.panels = panelList(patch.panels);
+    if (patch.color_scale !== undefined && (COLOR_SCALES as readonly string[]).includes(patch.color_scale)) {
+      out.color_scale = patch.color_scale;
+    }
     return out;
   }
 
@@ -122,11 +140,11 @@ export class SelectionStore {
     }
     if (valid.token !== undefined) this.pinnedToken = valid.token;
     // token before variant: -1 is valid for every variant, a row index maybe not for the old one
-    const order: SelectionKey[] = ["token", "variant", "layer", "head", "arcs_all_heads", "stage"];
+    const order: SelectionKey[] = ["token", "variant", "layer", "head", "arcs_all_heads", "stage", "panels", "color_scale"];
     let dirty = false;
     for (const key of order) {
       const value = valid[key];
-      if (value === undefined || value === this.current[key]) continue;
+      if (value === undefined || same(value, this.current[key])) continue;
       this.write(key, value);
       dirty = true;
     }
@@ -140,6 +158,12 @@ export class SelectionStore {
     this.write("token", valid, true);
     if (this.saveTimer !== null) clearTimeout(this.saveTimer);
     this.saveTimer = setTimeout(() => this.saveNow(), this.debounceMs);
+  }
+
+  /** Shows or hides one panel (the `panels` trait, so Python and every view of the model agree). */
+  togglePanel(panel: string, on: boolean): void {
+    const now = this.current.panels;
+    this.select({ panels: on ? [...now, panel] : now.filter((p) => p !== panel) });
   }
 
   /** Click on a row: pins it, or unpins when it is already the pinned one. */

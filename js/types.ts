@@ -19,6 +19,15 @@ export interface WidgetModel {
 export interface VariantInfo {
   labels: string[];
   segments: number[];
+  /** Special-token flag of each row (Python's, meta.variants[v].special). */
+  special: boolean[];
+}
+
+/** One row of the stage diagram (meta.steps, from the registry's STEPS): its stages, activations and parameters. */
+export interface StepInfo {
+  title: string;
+  section: string;
+  stages: string[];
 }
 
 export interface StageInfo {
@@ -45,7 +54,12 @@ export interface Meta {
   variants: Partial<Record<string, VariantInfo>>;
   thumb: number;
   stages: StageInfo[];
+  steps: StepInfo[];
 }
+
+/** The panels a widget can show (widget.py PANELS), in display order. */
+export const PANELS = ["overview", "heatmap", "arcs", "row", "stages"] as const;
+export const COLOR_SCALES = ["fixed", "head"] as const;
 
 /** The synced selection traits. */
 export interface Selection {
@@ -55,6 +69,10 @@ export interface Selection {
   variant: string;
   arcs_all_heads: boolean;
   stage: string;
+  /** Panels shown (a subset of PANELS, in that order). */
+  panels: string[];
+  /** "fixed": attention on 0 … 1 for every head; "head": 0 … the head's max. */
+  color_scale: string;
 }
 
 export type SelectionKey = keyof Selection;
@@ -65,12 +83,15 @@ export const SELECTION_KEYS: readonly SelectionKey[] = [
   "variant",
   "arcs_all_heads",
   "stage",
+  "panels",
+  "color_scale",
 ];
 
 export type Request =
   | { what: "layer"; variant: string; layer: number }
   | { what: "overview"; variant: string }
-  | { what: "stage"; stage: string; layer: number; head: number };
+  | { what: "stage"; stage: string; layer: number; head: number }
+  | { what: "row"; layer: number; head: number; query: number };
 
 /** A reply's JSON content; fields beyond `type`/`id` depend on `what`. */
 export interface ReplyContent {

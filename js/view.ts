@@ -26,9 +26,13 @@ export function formatValue(v: number): string {
   return v.toFixed(a >= 100 ? 1 : 3);
 }
 
-/** Looks like a special token ([CLS], [SEP], <s>, ...). */
-export function isSpecialLabel(label: string): boolean {
-  return /^\[[A-Z]+\]$|^<\/?s>$|^<pad>$/.test(label);
+/**
+ * The colour range of an attention map (heatmap, arcs, overview, exported page): the fixed 0 … 1 scale by default,
+ * so that one colour means one weight in every head; with color_scale "head", 0 … that head's largest weight.
+ */
+export function attentionRange(colorScale: string, headMax: number): [number, number] {
+  if (colorScale === "head") return [0, headMax > 0 ? headMax : 1];
+  return [0, Math.max(1, headMax)];
 }
 
 /**

@@ -8,7 +8,9 @@ import { mountControls } from "./controls";
 import { Disposer, Tooltip, h } from "./dom";
 import { mountHeatmap } from "./heatmap";
 import { keyHandler, keyShield } from "./keyboard";
+import { mainLayout } from "./layout";
 import { mountOverview } from "./overview";
+import { mountRowView } from "./rowview";
 import { mountStages } from "./stages";
 import { SelectionStore } from "./store";
 import { ThemeWatch } from "./theme";
@@ -65,18 +67,42 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
 
   const views: View[] = [];
   const controls = mountControls(ctx);
-  const main = h("div", "tw-main");
   const overview = mountOverview(ctx);
   const heatmap = mountHeatmap(ctx);
   const arcs = mountArcs(ctx);
+  const row = mountRowView(ctx);
   const stages = mountStages(ctx);
-  views.push(controls, overview, heatmap, arcs, stages);
-  const side = h("div", "tw-side");
-  side.append(overview.el, arcs.el);
-  main.append(side, heatmap.el);
+  views.push(controls, overview, heatmap, arcs, row, stages);
+  // overview and heatmap side by side (the overview above where too narrow), arcs and the row view under them,
+  // the stage viewer at full width at the bottom
+  const main = h("div", "tw-main");
+  main.append(overview.el, heatmap.el);
+  const lower = h("div", "tw-lower");
+  lower.append(arcs.el, row.el);
   root.insertBefore(controls.el, tooltip.el);
   root.insertBefore(main, tooltip.el);
+  root.insertBefore(lower, tooltip.el);
   root.insertBefore(stages.el, tooltip.el);
+
+  /** Sizes the maps to the width the notebook gives the widget (a cell, or half of one in an HBox). */
+  const fit = () => {
+    const style = getComputedStyle(root);
+    const width = root.clientWidth - (parseFloat(style.paddingLeft) || 0) - (parseFloat(style.paddingRight) || 0);
+    if (!(width > 0)) return;
+    const { n_layers: layers, n_heads: heads } = store.meta;
+    const l = mainLayout(width, store.m, layers, heads);
+    overview.setThumb(l.thumb);
+    heatmap.setSide(l.side);
+    arcs.setWidth(l.arcs);
+    main.classList.toggle("tw-stacked", !l.beside);
+  };
+  bag.observeResize(root, fit);
+  bag.add(store.subscribe((_, changed) => {
+    if (changed.has("meta") || changed.has("variant")) fit();
+  }));
+  // inside an ipywidgets HBox the widget shares the row instead of pushing its neighbour off the cell
+  el.classList.add("tw-host");
+  bag.add(() => el.classList.remove("tw-host"));
   bag.add(() => {
     for (const v of views.reverse()) v.dispose();
   });
@@ -86,6 +112,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   bag.listen(root, "keydown", keyHandler(root, store));
   bag.listen(root, "keyup", keyShield);
   bag.listen(root, "keypress", keyShield);
+  fit();
   // the theme may only be known once the root is in the page
   const raf = typeof requestAnimationFrame === "function" ? requestAnimationFrame(() => theme.refresh()) : 0;
   bag.add(() => {

@@ -118,7 +118,10 @@ def test_reduced_rows_sum_to_one_with_accented_words(minilm):
 def test_reduced_is_the_product_of_the_assignment_matrices(tok, model):
     a = analyze("understanding the cat , un play", model=model, tokenizer=tok)
     views = a.attentions
-    assign = views.alignment.assignment(views.kept)  # m×k, 1 where piece i belongs to word w
+    # m×k, 1 where the kept piece i belongs to word w (from the alignment's own piece → word map)
+    word = views.alignment.word_of_pieces(views.kept)
+    assign = torch.zeros(len(views.alignment.words), len(views.kept))
+    assign[word, torch.arange(len(views.kept))] = 1.0
     rows = assign / assign.sum(1, keepdim=True)
     torch.testing.assert_close(views.reduced, rows @ views.nosep_linscale @ assign.T)
 

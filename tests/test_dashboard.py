@@ -55,7 +55,7 @@ def test_the_line_shows_mean_entropy_or_hidden_state_norm_per_layer(dash):
 
 
 def test_the_dashboard_holds_the_same_widget_as_the_analysis(dash):
-    assert dash.widget is dash.analysis.widget() and dash.children[0] is dash.widget
+    assert dash.widget is dash.analysis.widget() and dash.children[-1] is dash.widget
 
 
 def test_a_click_arriving_from_the_browser_as_json_lists_reaches_the_widget(dash):
@@ -65,10 +65,6 @@ def test_a_click_arriving_from_the_browser_as_json_lists_reaches_the_widget(dash
     assert dash.grid.selected.dtype.kind == "i"
     state = dash.grid.get_state(key="selected")  # and it serialises back to the front end
     assert state["selected"] is not None
-
-
-def test_the_panels_wrap_below_the_widget_in_a_narrow_notebook(dash):
-    assert dash.layout.flex_flow == "row wrap"
 
 
 def test_a_refused_stat_or_line_leaves_the_trait_as_it_was(dash):
@@ -93,3 +89,33 @@ def test_layer_series_names_the_lines_it_knows(dash):
 
     with pytest.raises(tw.TransEasyError, match="Unknown line 'bogus'"):
         layer_series(dash.analysis, "bogus")
+def test_the_panels_sit_above_the_widget_side_by_side_wrapping_when_narrow(dash):
+    panels, widget = dash.children
+    assert widget is dash.widget and panels.layout.flex_flow == "row wrap"
+    assert dash.grid_figure in panels.children[0].children and dash.line_figure in panels.children[1].children
+
+
+def test_a_refused_statistic_or_line_leaves_the_dashboard_as_it_was(dash, word_tokenizer):
+    with pytest.raises(traitlets.TraitError, match="stat must be one of entropy"):
+        dash.stat = "bogus"
+    assert dash.stat == "entropy" and dash.stat_choice.value == "entropy"
+    with pytest.raises(traitlets.TraitError, match="line must be one of 'mean entropy', 'hidden-state norm'"):
+        dash.line = "bogus"
+    assert dash.line == "mean entropy"
+    with pytest.raises(traitlets.TraitError, match="line must be one of"):
+        dash.analysis.dashboard(line="bogus")
+
+
+def test_the_axes_read_as_integers_and_the_descriptions_are_whole(dash):
+    x_axis = dash.line_figure.axes[0]
+    assert list(x_axis.tick_values) == [0, 1, 2, 3] and x_axis.tick_format == "d"
+    from transeasy_widget.dashboard import GRID_STATS
+    from transeasy_widget.headstats import DESCRIPTIONS
+
+    assert list(dash.stat_choice.options) == list(GRID_STATS)  # short names: nothing for the dropdown to cut
+    dash.stat = "cls"
+    assert DESCRIPTIONS["cls"].replace("<", "&lt;").replace(">", "&gt;") in dash.stat_help.value
+    # the colour bar's printed ends are the statistic's range, and the scale spans exactly that
+    cls = dash.analysis.head_stats["cls"].numpy()
+    assert f"cls: {cls.min():.3g}</span>" in dash.grid_legend.value and f"<span>{cls.max():.3g}</span>" in dash.grid_legend.value
+    assert (dash.grid.scales["color"].min, dash.grid.scales["color"].max) == pytest.approx((cls.min(), cls.max()))

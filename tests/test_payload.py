@@ -10,13 +10,14 @@ import torch
 
 import transeasy_widget as tw
 from tests.conftest import random_bert
+from tests.decoders import f16 as from_f16
+from tests.decoders import f32 as from_f32
+from tests.decoders import u8_thumbnails as from_u8
 from transeasy_widget.payload import (
     MAX_VALUES,
     answer,
     block_mean,
     f16_bytes,
-    from_f16,
-    from_u8,
     steps_for,
     u8_thumbnails,
 )
@@ -38,15 +39,17 @@ def test_float16_round_trip_is_within_its_stated_error():
     assert len(f16_bytes(x)) == 2 * x.numel()
 
 
-def test_uint8_thumbnails_are_block_means_scaled_to_their_max():
-    att = torch.rand(2, 3, 48, 48)
-    data, scale = u8_thumbnails(att, 24)
+def test_uint8_thumbnails_are_block_maxima_on_one_scale_for_every_head():
+    att = torch.rand(2, 3, 48, 48) * torch.tensor([1.0, 0.1, 0.5])[None, :, None, None]  # head 1: diffuse, pale
+    data, head_max = u8_thumbnails(att, 24)
+    vmax = 1.0
     assert len(data) == 2 * 3 * 24 * 24
-    # independent reference: numpy 2×2 block means
-    ref = att.numpy().reshape(2, 3, 24, 2, 24, 2).mean(axis=(3, 5))
-    back = from_u8(data, (2, 3, 24, 24), scale)
-    assert np.allclose(scale, ref.reshape(6, -1).max(axis=1), atol=1e-6)
-    assert np.abs(back - ref).max() <= max(scale) / 510 + 1e-6
+    # independent reference: numpy 2×2 block maxima, on the shared 0 … 1 scale (not each head's own max)
+    ref = att.numpy().reshape(2, 3, 24, 2, 24, 2).max(axis=(3, 5))
+    back = from_u8(data, (2, 3, 24, 24), vmax)
+    assert np.abs(back - ref).max() <= 1 / 510 + 1e-6
+    assert back[:, 1].max() <= 0.1 + 1 / 510 < back[:, 0].max()  # the pale head stays pale
+    assert np.allclose(head_max, ref.reshape(6, -1).max(axis=1), atol=1e-6)
     # fewer tokens than the thumbnail side: no upsampling
     data, _ = u8_thumbnails(torch.rand(1, 1, 5, 5), 24)
     assert len(data) == 25
@@ -78,7 +81,9 @@ def test_layer_reply_carries_that_layer_of_that_variant(small, variant):
 def test_overview_reply_has_every_head(small):
     content, buffers = answer(small, {"type": "request", "id": 1, "what": "overview", "variant": "raw"})
     L, H, n = 3, 4, len(small.tokens)  # noqa: N806
-    assert content["shape"] == [L, H, n, n] and len(content["scale"]) == L * H and len(buffers[0]) == L * H * n * n
+    assert content["shape"] == [L, H, n, n] and len(content["head_max"]) == L * H and len(buffers[0]) == L * H * n * n
+    back = from_u8(buffers[0], (L, H, n, n), content["vmax"])  # n ≤ 48 tokens: every weight, on 0 … 1
+    assert np.abs(back - small.attentions.raw.numpy()).max() <= 1 / 510 + 1e-6
 
 
 def test_stage_replies_equal_the_slice_of_the_stage(small):
@@ -167,8 +172,8 @@ def test_non_finite_values_are_strict_json_written_as_strings(diverged):
     assert np.isnan(from_f16(buffers[0], tuple(content["shape"]))).any()  # the float16 buffer carries NaN itself
     content, _ = answer(diverged, {"type": "request", "id": 2, "what": "overview", "variant": "raw"})
     json.dumps(content, allow_nan=False)
-    assert content["scale"][:4] == [pytest.approx(float(s)) for s in content["scale"][:4]]  # layer 0 is finite
-    assert set(content["scale"][8:]) == {"NaN"}
+    assert all(isinstance(m, float) for m in content["head_max"][:4])  # layer 0 is finite
+    assert set(content["head_max"][8:]) == {"NaN"}
     assert "NaN" in text
     json.dumps(answer(diverged, {"type": "request", "id": 3, "what": "stage", "stage": "pipeline_hiddens"})[0],
                allow_nan=False)
@@ -230,3 +235,60 @@ def test_an_error_never_echoes_a_large_request(small):
                     {"type": "request", "id": 1, "what": "stage", "stage": huge}):
         content, _ = answer(small, message)
         assert content["type"] == "error" and len(json.dumps(content)) < 500
+def test_row_reply_is_the_models_own_attention_row_step_by_step(small):
+    """q, k_j, q∘k_j, q·k_j, the scaled score and the softmax for layer 1, head 2, query piece 3, against the
+    model's own modules and output: Q = X W_Qᵀ + b_Q from the model's layer, its own attention row."""
+    layer, head, query = 1, 2, 3
+    content, buffers = answer(small, {"type": "request", "id": 9, "what": "row", "layer": layer, "head": head,
+                                      "query": query})
+    assert content["type"] == "reply" and content["what"] == "row"
+    n, dh = len(small.tokens), 32 // 4
+    assert (content["n"], content["dh"], content["shape"]) == (n, dh, [2 * n + 1, dh])
+    rows = from_f32(buffers[0], (2 * n + 1, dh))
+    model = small.model
+    with torch.no_grad():
+        ids = small.encoding.ids_tensor().reshape(1, -1)
+        out = model(ids, output_hidden_states=True, output_attentions=True)
+        x = out.hidden_states[layer][0]
+        own = model.encoder.layer[layer].attention.self
+        sl = slice(head * dh, (head + 1) * dh)
+        q = (x @ own.query.weight.T + own.query.bias)[query, sl].numpy()
+        k = (x @ own.key.weight.T + own.key.bias)[:, sl].numpy()
+        attention_row = out.attentions[layer][0, head, query].numpy()
+    assert np.allclose(rows[0], q, atol=1e-5)
+    assert np.allclose(rows[1:n + 1], k, atol=1e-5)
+    assert np.allclose(rows[n + 1:], k * q, atol=1e-5)
+    assert np.allclose(content["dot"], k @ q, atol=1e-4)
+    assert content["scale"] == pytest.approx(dh ** -0.5, rel=1e-5)
+    assert np.allclose(content["scaled"], (k @ q) / np.sqrt(dh), atol=1e-4)
+    assert np.allclose(content["softmax"], attention_row, atol=1e-6)
+    assert content["labels"] == small.tokens
+    assert set(content["stages"].values()) <= {s.name for s in small.trace.stages}  # the row view's links
+    json.dumps(content)
+
+
+@pytest.mark.parametrize("request_", [{"what": "row", "layer": 1, "head": 9, "query": 0},
+                                      {"what": "row", "layer": 1, "head": 0, "query": 99},
+                                      {"what": "row", "layer": 1, "head": 0}])
+def test_a_row_request_out_of_range_gets_an_error_reply(small, request_):
+    content, buffers = answer(small, {"type": "request", "id": 1, **request_})
+    assert content["type"] == "error" and buffers == []
+
+
+def test_stage_colours_follow_one_rule_per_quantity(small):
+    t = small.trace
+
+    def colour(stage):
+        content, _ = answer(small, {"type": "request", "id": 1, "what": "stage", "stage": stage, "layer": 1, "head": 2})
+        return content["colour"]
+
+    # attention weights: the attention views' fixed 0 … 1 scale
+    assert colour("selfattn_attention") == {"scale": "sequential", "lo": 0.0, "hi": 1.0}
+    # signed: diverging, symmetric, at the 99th percentile of |x| (numpy's, independently)
+    q = t.selfattn_query_hidden[1, 2].numpy()
+    c = colour("selfattn_query_hidden")
+    assert c["scale"] == "diverging" and c["lo"] == -c["hi"]
+    assert c["hi"] == pytest.approx(float(np.quantile(np.abs(q), 0.99)), rel=1e-5)
+    # non-negative (the attention's scaled scores are signed; the position ids are not): 0 … 99th percentile
+    c = colour("sym_position_ids")
+    assert c["scale"] == "sequential" and c["lo"] == 0.0

@@ -160,3 +160,36 @@ def test_the_state_carries_the_first_paint_of_the_selection_compactly(a):
     w.set_state({"_first_paint": {}})  # Python → browser only
     assert w._first_paint["manifest"] == manifest and sent == [["_first_paint"]]
     w.layer, w.variant = 0, "raw"
+def test_the_stage_viewer_is_closed_by_default_and_panels_are_a_remembered_choice(a):
+    w = a.widget()
+    assert w.panels == ["overview", "heatmap", "arcs"] and "stages" not in w.panels
+    w.panels = ["stages", "heatmap", "row"]
+    assert w.panels == ["heatmap", "row", "stages"]  # display order, whatever order was given
+    with pytest.raises(traitlets.TraitError, match="panels must be a list of overview, heatmap, arcs, row, stages"):
+        w.panels = ["heatmap", "stage"]
+    assert w.panels == ["heatmap", "row", "stages"]
+    w.panels = "heatmap"  # traitlets reads one name as a list of one
+    assert w.panels == ["heatmap"]
+
+
+def test_the_colour_scale_is_fixed_by_default_and_per_head_on_request(a):
+    w = a.widget()
+    assert w.color_scale == "fixed"
+    w.color_scale = "head"
+    with pytest.raises(traitlets.TraitError, match="color_scale must be one of fixed, head"):
+        w.color_scale = "log"
+    assert w.color_scale == "head"
+
+
+def test_meta_sends_special_tokens_per_variant_and_the_diagram_steps_from_the_registry(a):
+    from transeasy_widget.stages import STEPS
+
+    meta = a.widget().meta
+    assert meta["variants"]["raw"]["special"] == list(a.encoding.special)
+    assert not any(meta["variants"]["nosep"]["special"]) and not any(meta["variants"]["reduced"]["special"])
+    names = [s["name"] for s in meta["stages"]]
+    drawn = [n for step in meta["steps"] for n in step["stages"]]
+    assert sorted(drawn) == sorted(names)  # every stage of this model in exactly one row of the diagram
+    assert [s["title"] for s in meta["steps"]] == [t for t, ns in STEPS if set(ns) & set(names)]
+    qkv = next(s for s in meta["steps"] if "selfattn_query_hidden" in s["stages"])
+    assert qkv["section"] == "encoder layer" and "selfattn_key_weight" in qkv["stages"]

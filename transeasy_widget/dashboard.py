@@ -3,6 +3,7 @@ linked both ways through traitlets: a click in a panel selects in the widget, th
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import bqplot as bq
@@ -12,6 +13,9 @@ import traitlets
 
 from .errors import InputError
 from .headstats import DESCRIPTIONS
+
+# bqplot's "viridis" scheme as a CSS gradient, for the grid's colour bar
+_VIRIDIS = "linear-gradient(to right, #440154, #3b528b, #21918c, #5ec962, #fde725)"
 
 # statistics offered in the grid (the issue's four first), and the per-layer lines
 GRID_STATS = ("entropy", "distance_abs", "cls", "sep", "punct", "self", "prev", "next", "distance_directed")
@@ -56,8 +60,10 @@ class _GridHeatMap(bq.GridHeatMap):
         return None if value is None else np.asarray(value, dtype=np.int64).reshape(-1, 2)
 
 
-class Dashboard(ipw.HBox):
-    """The attention widget and two bqplot figures, linked. ``stat`` and ``line`` choose what the panels show."""
+class Dashboard(ipw.VBox):
+    """Two bqplot figures (a layer×head grid of a head statistic, a per-layer line) ABOVE the attention widget, so a
+    click in a panel and its effect in the widget are on one screen; linked both ways. ``stat`` and ``line`` choose
+    what the panels show."""
 
     stat = traitlets.Unicode("entropy")
     line = traitlets.Unicode("mean entropy")
@@ -79,12 +85,11 @@ class Dashboard(ipw.HBox):
         self.grid_figure = bq.Figure(
             marks=[self.grid], title=f"{stat} per head",
             axes=[bq.Axis(scale=self.grid.scales["column"], label="head"),
-                  bq.Axis(scale=self.grid.scales["row"], orientation="vertical", label="layer"),
-                  bq.ColorAxis(scale=self.grid.scales["color"], orientation="vertical", side="right")],
-            fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 70},
-            layout=ipw.Layout(width="420px", height="360px"))
+                  bq.Axis(scale=self.grid.scales["row"], orientation="vertical", label="layer")],
+            fig_margin={"top": 36, "bottom": 40, "left": 50, "right": 20},
+            layout=ipw.Layout(width="100%", height="300px"))
 
-        x, y = bq.LinearScale(), bq.LinearScale()
+        x, y = bq.LinearScale(min=-0.5, max=layers - 0.5), bq.LinearScale()
         values = layer_series(a, line)
         self.points = bq.Scatter(x=self._layers, y=values, scales={"x": x, "y": y}, interactions={"click": "select"},
                                  selected_style={"fill": "red", "stroke": "red"}, default_size=48)
@@ -93,25 +98,48 @@ class Dashboard(ipw.HBox):
                                colors=["red"], line_style="dashed")
         self.line_figure = bq.Figure(
             marks=[self.curve, self.points, self.marker], title=line,
-            axes=[bq.Axis(scale=x, label="layer", tick_format="d"), bq.Axis(scale=y, orientation="vertical")],
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
-            layout=ipw.Layout(width="420px", height="260px"))
+            # one tick per layer, as integers (a linear axis would also tick the halves: "0 1 1 2 2 …")
+            axes=[bq.Axis(scale=x, label="layer", tick_format="d", tick_values=self._layers),
+                  bq.Axis(scale=y, orientation="vertical", tick_format=".3g")],
+            fig_margin={"top": 36, "bottom": 40, "left": 60, "right": 20},
+            layout=ipw.Layout(width="100%", height="300px"))
 
-        self.stat_choice = ipw.Dropdown(options=[(f"{s}: {DESCRIPTIONS[s]}", s) for s in GRID_STATS], value=stat,
-                                        description="statistic", layout=ipw.Layout(width="410px"))
+        # the dropdowns show the short names; the description of the chosen one is written out in full below
+        self.stat_choice = ipw.Dropdown(options=list(GRID_STATS), value=stat, description="statistic",
+                                        layout=ipw.Layout(width="250px"))
+        self.stat_help = ipw.HTML()
+        # the grid's colour bar, written as HTML: bqplot's own ColorAxis prints its labels over each other in a
+        # figure this size; the scale's ends are set to the statistic's range, the numbers printed beside it
+        self.grid_legend = ipw.HTML()
         self.line_choice = ipw.Dropdown(options=list(LINES), value=line, description="per layer",
-                                        layout=ipw.Layout(width="410px"))
-        # the panels wrap below the widget where the notebook is too narrow for both side by side
-        super().__init__([self.widget, ipw.VBox([self.stat_choice, self.grid_figure, self.line_choice,
-                                                 self.line_figure])],
-                         layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"))
+                                        layout=ipw.Layout(width="250px"))
+        self.line_help = ipw.HTML()
+        # two columns of 270 … 440 px: side by side down to JupyterLab's 668 px cell, wrapping below that
+        column = {"flex": "1 1 270px", "min_width": "270px", "max_width": "440px"}
+        panels = ipw.HBox([ipw.VBox([self.stat_choice, self.stat_help, self.grid_figure, self.grid_legend],
+                                    layout=ipw.Layout(**column)),
+                           ipw.VBox([self.line_choice, self.line_help, self.line_figure], layout=ipw.Layout(**column))],
+                          layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"))
+        super().__init__([panels, self.widget])
         self.stat, self.line = stat, line
+        self._describe()
         traitlets.link((self.stat_choice, "value"), (self, "stat"))
         traitlets.link((self.line_choice, "value"), (self, "line"))
         self.grid.observe(self._on_grid_click, names=["selected"])
         self.points.observe(self._on_point_click, names=["selected"])
         self.widget.observe(self._on_selection, names=["layer", "head"])
         self._on_selection(None)
+
+    def _describe(self) -> None:
+        self.stat_help.value = f"<small>{html.escape(DESCRIPTIONS[self.stat])}</small>"
+        self.line_help.value = f"<small>{html.escape(LINES[self.line])}</small>"
+        values = np.asarray(self.grid.color, dtype=float)
+        lo, hi = float(values.min()), float(values.max())
+        self.grid.scales["color"].min, self.grid.scales["color"].max = lo, hi if hi > lo else lo + 1
+        self.grid_legend.value = (
+            '<div style="display:flex;align-items:center;gap:6px;margin-left:10px;font-size:11px;white-space:nowrap">'
+            f"<span>{self.stat}: {lo:.3g}</span><span style=\"width:110px;height:10px;background:{_VIRIDIS}\"></span>"
+            f"<span>{hi:.3g}</span></div>")
 
     def _grid_values(self, stat: str) -> np.ndarray:
         return self.analysis.head_stats[stat].numpy()
@@ -129,6 +157,7 @@ class Dashboard(ipw.HBox):
     def _show_stat(self, change: Any) -> None:
         self.grid.color = self._grid_values(change["new"])
         self.grid_figure.title = f"{change['new']} per head"
+        self._describe()
 
     @traitlets.observe("line")
     def _show_line(self, change: Any) -> None:
@@ -138,6 +167,7 @@ class Dashboard(ipw.HBox):
             self.curve.y = values
         self.line_figure.title = change["new"]
         self._mark_layer()
+        self._describe()
 
     def _on_grid_click(self, change: Any) -> None:
         selected = change["new"]

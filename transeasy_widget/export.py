@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import InputError
 from .pack import Pack, attention_info, attention_layer, split, stage_slice
-from .payload import answer, from_f16, json_safe
+from .payload import answer, json_safe
 from .widget import STATIC, _bundle
 
 STAGE_MB = 0.5  # default room for stage tensors beyond the attention (MB of page): 16 tokens stay under bertviz
@@ -116,7 +116,7 @@ def _stage_entry(a: Any, pack: Pack, stage: Any, layer: int, head: int) -> dict[
     if not buffers:
         return {"content": content}
     norms = content.pop("row_norms")
-    values = from_f16(buffers[0], tuple(content["shape"]))
+    values = np.frombuffer(buffers[0], dtype="<f2").astype(np.float32).reshape(content["shape"])  # the f16 reply, decoded
     return {"content": content, "chunk": pack.add(stage_slice(values, norms)), "norms": len(norms)}
 
 

@@ -17,7 +17,10 @@ from .attention import check_variant
 from .errors import InputError, TransEasyError, check_index
 from .stages import STAGES
 
-THUMB = 24  # overview thumbnail side
+# Stages holding attention weights (softmax rows): coloured on the attention views' fixed 0 … 1 scale.
+ATTENTION_STAGES = ("selfattn_qkt_scale_soft_hidden", "selfattn_attention")
+
+THUMB = 48  # overview thumbnails: at most this many rows and columns per head (the view scales them to its space)
 # a stage slice larger than this is block-averaged before it is sent (4 MiB of float16)
 MAX_VALUES = 1 << 21
 MAX_SIDE = 4096
@@ -43,23 +46,18 @@ def f16_bytes(t: torch.Tensor) -> bytes:
     return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy(), dtype="<f2").tobytes()
 
 
-def from_f16(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
-    return np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(shape)
+VMAX = 1.0  # the overview's shared scale: 255 = an attention weight of 1 (no variant's weights exceed it)
 
 
 def u8_thumbnails(att: torch.Tensor, side: int) -> tuple[bytes, list[float]]:
-    """L×H×m×m → L×H×t×t uint8 (t = min(side, m)), each head block-averaged and scaled so 255 = its max."""
+    """L×H×m×m → L×H×t×t uint8 (t = min(side, m)) on ONE scale for every head: each block's max (max pooling, so a
+    sharp head keeps its peaks and a diffuse one stays pale), 255 = VMAX. Also each head's max, for the per-head
+    colour scale."""
     layers, heads, m, _ = att.shape
     t = min(side, m)
-    pooled = F.adaptive_avg_pool2d(att.reshape(layers * heads, 1, m, m).float(), t).reshape(layers * heads, t * t)
-    scale = pooled.amax(dim=1).clamp_min(1e-12)
-    q = torch.round(pooled / scale[:, None] * 255).to(torch.uint8)
-    return q.numpy().tobytes(), [float(s) for s in scale]
-
-
-def from_u8(data: bytes, shape: tuple[int, ...], scale: list[float]) -> np.ndarray:
-    q = np.frombuffer(data, dtype=np.uint8).astype(np.float32).reshape(-1, shape[-2] * shape[-1])
-    return (q / 255.0 * np.asarray(scale, dtype=np.float32)[:, None]).reshape(shape)
+    pooled = F.adaptive_max_pool2d(att.reshape(layers * heads, 1, m, m).float(), t).reshape(layers * heads, t * t)
+    q = torch.round(pooled.clamp(0, VMAX) / VMAX * 255).to(torch.uint8)
+    return q.numpy().tobytes(), [float(x) for x in pooled.amax(dim=1)]
 
 
 def block_mean(x: torch.Tensor, row_step: int, col_step: int) -> torch.Tensor:
@@ -98,11 +96,30 @@ def _layer_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[byte
 def _overview_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     variant = check_variant(str(req.get("variant")))
     layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
-    # layer by layer: one layer's attention at a time
+    # layer by layer: one layer's attention at a time, all on the one shared scale
     parts = [u8_thumbnails(a.attentions.layer(variant, layer)[None], THUMB) for layer in range(layers)]
     t = min(THUMB, len(a.attentions.labels(variant)))
     return {"what": "overview", "variant": variant, "dtype": "uint8", "shape": [layers, heads, t, t],
-            "scale": [x for _, scale in parts for x in scale]}, [b"".join(data for data, _ in parts)]
+            "vmax": VMAX, "head_max": [x for _, head_max in parts for x in head_max]}, [b"".join(d for d, _ in parts)]
+
+
+def colour_range(name: str, t: torch.Tensor) -> tuple[str, float, float]:
+    """The colour rule of a stage's slice (docs/PROTOCOL.md, "Colours"): attention weights on the fixed 0 … 1 scale
+    the attention views use; a signed tensor diverging around 0 up to ±(99th percentile of |x|); a non-negative
+    one from 0 to its 99th percentile (a few outliers saturate instead of washing the rest out)."""
+    if name in ATTENTION_STAGES:
+        return "sequential", 0.0, max(1.0, float(t.max()))
+    flat = t.reshape(-1).float()
+    flat = flat[torch.isfinite(flat)]
+    if flat.numel() == 0:
+        return "sequential", 0.0, 1.0
+    if flat.numel() > 1 << 16:  # a strided sample: the quantile of a vocabulary table in milliseconds
+        flat = flat[:: flat.numel() // (1 << 16)]
+    if bool(flat.min() < 0):
+        hi = float(torch.quantile(flat.abs(), 0.99)) or float(flat.abs().max()) or 1.0
+        return "diverging", -hi, hi
+    hi = float(torch.quantile(flat, 0.99)) or float(flat.max()) or 1.0
+    return "sequential", 0.0, hi
 
 
 def stage_slice(a: Any, name: str, layer: int, head: int) -> tuple[torch.Tensor, tuple[str, ...]]:
@@ -162,6 +179,7 @@ def _stage_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[byte
         "stats": {"min": float(t.min()), "max": float(t.max()), "mean": float(t.mean()),
                   "std": float(t.std()) if t.numel() > 1 else 0.0},
         "row_norms": [float(x) for x in norms],
+        "colour": dict(zip(("scale", "lo", "hi"), colour_range(name, t), strict=True)),
         "note": "; ".join(filter(None, [
             f"aggregated: each cell is the mean of {row_step}×{col_step} values" if row_step * col_step > 1 else "",
             f"X_{layer + 1}: the output of layer {layer} (X_0 is the embedding output)" if stage.dims[:1] == ("L+1",) else "",
@@ -170,12 +188,59 @@ def _stage_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[byte
     return reply, [f16_bytes(sent)]
 
 
-_HANDLERS = {"layer": _layer_reply, "overview": _overview_reply, "stage": _stage_reply}
+def f32_bytes(t: torch.Tensor) -> bytes:
+    """Little-endian float32, C order (the row view's products and sums need more than float16's 3 digits)."""
+    return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy(), dtype="<f4").tobytes()
+
+
+# The stages a row reply is read from (the row view links each column to its stage in the stage viewer).
+ROW_STAGES = {"q": "selfattn_query_hidden", "k": "selfattn_key_hidden", "dot": "selfattn_qkt_hidden",
+              "scaled": "selfattn_qkt_scale_hidden", "softmax": "selfattn_attention"}
+
+
+def _row_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    """One attention row as the model computes it, for layer l, head h and query piece i (a raw position):
+    q = Q[i], every key k_j, the products q∘k_j, the dot products q·k_j, the scaled scores and the softmax,
+    all read from the trace's stages (the softmax is the model's attention row)."""
+    sizes = a.trace.sizes
+    layer = check_index("layer", req.get("layer"), sizes["L"])
+    head = check_index("head", req.get("head"), sizes["H"])
+    query = check_index("query", req.get("query"), sizes["n"])
+
+    def read(part: str, *index: int) -> torch.Tensor:  # that layer of a stage only (the trace computes it on demand)
+        return torch.as_tensor(a.trace[ROW_STAGES[part], layer][index]).float().cpu()
+
+    q, keys = read("q", head, query), read("k", head)
+    dots, scaled = read("dot", head, query), read("scaled", head, query)
+    weights = read("softmax", head, query)
+    products = keys * q
+    n, dh = keys.shape
+    content = {"what": "row", "layer": layer, "head": head, "query": query, "n": n, "dh": dh, "stages": ROW_STAGES,
+               "labels": list(a.tokens), "dtype": "float32", "shape": [2 * n + 1, dh],
+               "dot": [float(x) for x in dots], "scaled": [float(x) for x in scaled],
+               "softmax": [float(x) for x in weights],
+               "scale": float(scaled[int(dots.abs().argmax())] / dots.abs().max()) * float(dots[int(dots.abs().argmax())].sign())
+               if float(dots.abs().max()) > 0 else 1 / math.sqrt(dh)}
+    # one buffer, rows: q, then k_0 … k_{n-1}, then q∘k_0 … q∘k_{n-1}
+    return content, [f32_bytes(torch.cat([q[None], keys, products]))]
+
+
+def request_key(req: dict[str, Any]) -> str:
+    """The one key of a request (docs/PROTOCOL.md, "Request keys"; js/client.ts requestKey is the browser's):
+    the exported page files its replies under it."""
+    what = req.get("what")
+    fields = {"layer": ("variant", "layer"), "overview": ("variant",), "stage": ("stage", "layer", "head"),
+              "row": ("layer", "head", "query")}.get(str(what), ())
+    return "|".join([str(what), *(str(req.get(f)) for f in fields)])
+
+
+_HANDLERS = {"layer": _layer_reply, "overview": _overview_reply, "stage": _stage_reply, "row": _row_reply}
 # the fields a request may carry, with their types: anything else is refused before a handler runs
 _FIELDS: dict[str, dict[str, type]] = {
     "layer": {"variant": str, "layer": int},
     "overview": {"variant": str},
     "stage": {"stage": str, "layer": int, "head": int},
+    "row": {"layer": int, "head": int, "query": int},
 }
 MAX_ID = 2**53  # ids are JavaScript numbers
 MAX_TEXT = 80  # a string field longer than this names nothing this widget has

@@ -195,12 +195,48 @@ _LISTED: tuple[Stage, ...] = (
     _s("tokenizer", "object", "", "", "The tokenizer used."),
 )
 
+# The steps of the widget's diagram, in data-flow order: (title, the stages drawn in that row: activations side by
+# side, then the parameters feeding them). Titles may repeat (a layer has two LayerNorms); every stage is in one step.
+STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("text", ("sym_sent", "sym_seq_len")),
+    ("tokens", ("sym_tokens", "sym_token_ids", "sym_segment_ids", "sym_position_ids")),
+    ("embedding tables", ("preemb_word_emb", "preemb_pos_emb", "preemb_seg_emb", "preemb_vocab")),
+    ("sum", ("preemb_sum_emb",)),
+    ("LayerNorm", ("preemb_norm_sum_emb", "preemb_norm_weight", "preemb_norm_bias")),
+    ("projection e → d", ("preemb_proj_hidden", "preemb_proj_weight", "preemb_proj_bias")),
+    ("Q / K / V", ("selfattn_query_hidden", "selfattn_key_hidden", "selfattn_value_hidden", "selfattn_query_weight",
+                   "selfattn_key_weight", "selfattn_value_weight", "selfattn_query_bias", "selfattn_key_bias",
+                   "selfattn_value_bias")),
+    ("QKᵀ", ("selfattn_qkt_hidden",)),
+    ("÷ √dh", ("selfattn_qkt_scale_hidden",)),
+    ("softmax", ("selfattn_qkt_scale_soft_hidden", "selfattn_attention")),
+    ("context = A·V", ("selfattn_contvec",)),
+    ("concat heads", ("selfattn_contvec_concat",)),
+    ("dense", ("addnorm1_dense_hidden", "addnorm1_dense_weight", "addnorm1_dense_bias")),
+    ("add (residual)", ("addnorm1_add_hidden",)),
+    ("LayerNorm", ("addnorm1_norm_hidden", "addnorm1_norm_weight", "addnorm1_norm_bias")),
+    ("FFN dense", ("ffnn_dense_hidden", "ffnn_dense_weight", "ffnn_dense_bias")),
+    ("activation", ("ffnn_dense_act",)),
+    ("dense", ("addnorm2_dense_hidden", "addnorm2_dense_weight", "addnorm2_dense_bias")),
+    ("add (residual)", ("addnorm2_add_hidden",)),
+    ("LayerNorm", ("addnorm2_norm_hidden", "addnorm2_norm_weight", "addnorm2_norm_bias")),
+    ("hidden states", ("manual_hiddens",)),
+    ("the model's own output", ("pipeline_res", "pipeline_attns", "pipeline_hiddens")),
+    ("objects used", ("model", "tokenizer")),
+)
+# The diagram's sections, by group: the groups of one encoder layer are drawn as one repeated block.
+SECTIONS: dict[str, str] = {"sym": "input", "preemb": "embeddings", "selfattn": "encoder layer",
+                            "addnorm1": "encoder layer", "ffnn": "encoder layer", "addnorm2": "encoder layer",
+                            "manual": "output and verification", "pipeline": "output and verification",
+                            "objects": "output and verification"}
+
 # every per-layer weight stage says that ALBERT's layers share one layer's weights
 REGISTRY: tuple[Stage, ...] = tuple(
     replace(s, notes={**_SHARED_LAYERS, **s.notes}) if s.kind == "weight" and s.per_layer else s for s in _LISTED)
 STAGES: dict[str, Stage] = {s.name: s for s in REGISTRY}
 assert len(STAGES) == len(REGISTRY), "a stage is named twice"
-assert all(s.kind in KINDS and s.group in GROUPS for s in REGISTRY)
+assert all(s.kind in KINDS and s.group in GROUPS and s.group in SECTIONS for s in REGISTRY)
+assert sorted(n for _, names in STEPS for n in names) == sorted(STAGES), "a stage is in no step of the diagram, or two"
 
 
 def stages_for(family: str, features: Collection[str] | None = None) -> tuple[Stage, ...]:
@@ -218,6 +254,16 @@ def absent_reason(name: str, family: str, features: Collection[str] | None = Non
     if stage.only_in and family not in stage.only_in:
         return f"{name} exists only in {', '.join(stage.only_in)} models."
     return f"{name} exists only where {FEATURES[stage.needs or '']}; this model does not. {stage.note(family)}".strip()
+
+
+def diagram_steps(stages: Collection[str]) -> list[dict[str, object]]:
+    """The widget's diagram: one row per step that has any of ``stages``, with its section and its stages."""
+    out: list[dict[str, object]] = []
+    for title, names in STEPS:
+        present = [n for n in names if n in stages]
+        if present:
+            out.append({"title": title, "section": SECTIONS[STAGES[present[0]].group], "stages": present})
+    return out
 
 
 def by_group(stages: Iterator[Stage] | tuple[Stage, ...]) -> dict[str, list[str]]:

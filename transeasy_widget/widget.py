@@ -13,6 +13,7 @@ import anywidget
 import traitlets
 
 from .payload import THUMB, answer
+from .stages import diagram_steps
 
 STATIC = Path(__file__).parent / "static"
 
@@ -47,12 +48,25 @@ def widget_meta(a: Any) -> dict[str, Any]:
         "model_name": a.model_name, "family": a.family,
         "n_layers": sizes["L"], "n_heads": sizes["H"], "n_tokens": sizes["n"],
         "tokens": a.tokens, "segments": list(a.encoding.segment_ids), "special": list(a.encoding.special),
-        "variants": {v: {"labels": att.labels(v), "segments": att.segments(v)} for v in att.VARIANTS},
+        # the special-token flag of every row: only raw keeps special tokens (the other variants drop them)
+        "variants": {v: {"labels": att.labels(v), "segments": att.segments(v),
+                         "special": list(a.encoding.special) if v == "raw" else [False] * len(att.labels(v))}
+                     for v in att.VARIANTS},
         "thumb": THUMB,
         "stages": [{"name": s.name, "group": s.group, "dims": list(s.dims), "shape": list(a.trace.shape(s.name)),
                     "formula": s.formula, "meaning": s.meaning, "kind": s.kind, "per_layer": s.per_layer,
                     "per_head": s.per_head} for s in a.trace.stages],
+        "steps": diagram_steps({s.name for s in a.trace.stages}),
     }
+
+
+# The panels a widget can show; the default view keeps the stage viewer and the row view closed (they open from
+# the control bar, or with ``a.widget(panels=[...])``).
+PANELS = ("overview", "heatmap", "arcs", "row", "stages")
+DEFAULT_PANELS = ["overview", "heatmap", "arcs"]
+# How attention maps are coloured: "fixed" 0 … 1 for every head (comparable across heads), or "head": 0 … that
+# head's largest weight (shows the pattern of a diffuse head, but a dark cell means different values in two heads).
+COLOR_SCALES = ("fixed", "head")
 
 
 INDICES = ("layer", "head", "token")
@@ -64,7 +78,8 @@ def _refuse_bool_index(name: str, value: Any) -> None:
 
 
 class AttentionWidget(anywidget.AnyWidget):
-    """Linked attention views of one analysis; ``layer``, ``head``, ``token``, ``variant``, ``stage`` sync both ways."""
+    """Linked attention views of one analysis; ``layer``, ``head``, ``token``, ``variant``, ``stage`` sync both ways,
+    ``panels`` (which views show) and ``color_scale`` (fixed 0 … 1 or per head) are remembered with it."""
 
     _esm = _bundle("widget.js")
     _css = _bundle("widget.css")
@@ -75,6 +90,8 @@ class AttentionWidget(anywidget.AnyWidget):
     variant = traitlets.Unicode("raw").tag(sync=True)
     arcs_all_heads = traitlets.Bool(False).tag(sync=True)
     stage = traitlets.Unicode("selfattn_attention").tag(sync=True)
+    panels = traitlets.List(traitlets.Unicode(), default_value=DEFAULT_PANELS).tag(sync=True)
+    color_scale = traitlets.Unicode("fixed").tag(sync=True)
     # Python → browser only: read-only here, and refused from the front end (set_state)
     meta = traitlets.Dict(read_only=True).tag(sync=True)
 
@@ -83,7 +100,7 @@ class AttentionWidget(anywidget.AnyWidget):
     # without a kernel (a reopened notebook, nbconvert's HTML); it follows the selection. Python → browser only.
     _first_paint = traitlets.Dict(read_only=True).tag(sync=True)
 
-    SELECTION = ("layer", "head", "token", "variant", "arcs_all_heads", "stage")
+    SELECTION = ("layer", "head", "token", "variant", "arcs_all_heads", "stage", "panels", "color_scale")
 
     def __init__(self, analysis: Any, **selection: Any):
         self._analysis = analysis
@@ -193,6 +210,20 @@ class AttentionWidget(anywidget.AnyWidget):
     def _keep_token_in_range(self, change: Any) -> None:
         if self.token >= len(self._labels(change["new"])):
             self.token = -1
+
+    @traitlets.validate("panels")
+    def _valid_panels(self, proposal: Any) -> list[str]:
+        value = proposal["value"]
+        if not all(isinstance(p, str) and p in PANELS for p in value):
+            raise traitlets.TraitError(f"panels must be a list of {', '.join(PANELS)}, got {value!r}.")
+        return [p for p in PANELS if p in value]  # in display order, each once
+
+    @traitlets.validate("color_scale")
+    def _valid_color_scale(self, proposal: Any) -> str:
+        value = proposal["value"]
+        if value not in COLOR_SCALES:
+            raise traitlets.TraitError(f"color_scale must be one of {', '.join(COLOR_SCALES)}, got {value!r}.")
+        return str(value)
 
     @traitlets.validate("stage")
     def _valid_stage(self, proposal: Any) -> str:

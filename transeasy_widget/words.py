@@ -60,12 +60,6 @@ class Alignment:
         """The word index of each given (non-special) piece position, as a long tensor."""
         return torch.tensor([self.piece_word[p] for p in positions], dtype=torch.long)
 
-    def assignment(self, positions: Sequence[int]) -> torch.Tensor:
-        """m×k 0/1 matrix: entry [w, i] is 1 where the piece at ``positions[i]`` belongs to word w."""
-        out = torch.zeros(len(self.words), len(positions))
-        out[self.word_of_pieces(positions), torch.arange(len(positions))] = 1.0
-        return out
-
 
 @dataclass
 class _Span:

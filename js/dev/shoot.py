@@ -42,9 +42,7 @@ def main():
             page.goto(base + "index.html?" + query)
             page.wait_for_function("window.twReady === true")
             if wait_painted:
-                page.wait_for_selector('.tw-heatmap canvas[data-painted="1"]', timeout=20000)
-                page.wait_for_selector('.tw-overview canvas[data-painted="1"]', timeout=20000)
-                page.wait_for_selector('.tw-arcs canvas[data-painted="1"]', timeout=20000)
+                page.wait_for_selector('.tw-hm-canvas[data-painted="1"]', timeout=20000)
             page.wait_for_timeout(150)
 
         def attrs(sel):
@@ -53,7 +51,7 @@ def main():
         report = {}
         # 1. sentence pair with malicious tokens, light theme, hover on the heatmap
         load("case=pair&layer=2&head=3&stage=selfattn_query_hidden")
-        page.wait_for_selector('.tw-stage-canvas[data-painted="1"]', timeout=20000)
+        page.wait_for_function("document.querySelector('.tw-stage-shape').textContent.includes('shown:')", timeout=20000)
         box = page.locator(".tw-hm-plot").bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.62, box["y"] + box["height"] * 0.27)
         page.wait_for_timeout(120)
@@ -63,7 +61,7 @@ def main():
         page.screenshot(path=f"{OUT}/pair-light.png", full_page=True)
         # 2. dark theme, arcs all heads, hover on the arcs
         load("case=pair&theme=dark&all=1&stage=ffnn_dense_act")
-        page.wait_for_selector('.tw-stage-canvas[data-painted="1"]', timeout=20000)
+        page.wait_for_function("document.querySelector('.tw-stage-shape').textContent.includes('shown:')", timeout=20000)
         page.screenshot(path=f"{OUT}/pair-dark-allheads.png", full_page=True)
         abox = page.locator(".tw-arcs canvas").bounding_box()
         page.mouse.move(abox["x"] + 40, abox["y"] + 6 + 22 * 5 + 11)
@@ -117,7 +115,7 @@ def main():
         # 5. standalone bundle
         page.goto(base + "standalone.html")
         page.wait_for_function("window.twReady === true")
-        page.wait_for_selector('.tw-heatmap canvas[data-painted="1"]', timeout=20000)
+        page.wait_for_selector('.tw-hm-canvas[data-painted="1"]', timeout=20000)
         page.wait_for_timeout(100)
         report["standalone_root"] = attrs(".tw-root")
         page.screenshot(path=f"{OUT}/standalone.png", full_page=True)
@@ -128,7 +126,7 @@ def main():
                                 ("real-parity", "stage=pipeline_hiddens")]:
                 page.goto(base + "real.html?" + query)
                 page.wait_for_function("window.twReady === true", timeout=30000)
-                page.wait_for_selector('.tw-heatmap canvas[data-painted="1"]', timeout=20000)
+                page.wait_for_selector('.tw-hm-canvas[data-painted="1"]', timeout=20000)
                 page.wait_for_timeout(300)
                 report[name] = {"root": attrs(".tw-root"), "stage_note": page.text_content(".tw-stage-note"),
                                 "stage_shape": page.text_content(".tw-stage-shape"), "status": page.text_content(".tw-status")}

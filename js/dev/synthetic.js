@@ -89,13 +89,15 @@ export function makeCase({ layers, heads, n, pairAt = -1, evil = false, d = 768,
     model_name: `synthetic-bert-${layers}x${heads}`, family: "bert", n_layers: layers, n_heads: heads, n_tokens: n,
     tokens, segments, special: tokens.map((t) => t === "[CLS]" || t === "[SEP]"),
     variants: {
-      raw: { labels: tokens, segments },
+      raw: { labels: tokens, segments, special: tokens.map((t) => t === "[CLS]" || t === "[SEP]") },
       nosep: { labels: inner, segments: innerSeg },
       nosep_linscale: { labels: inner, segments: innerSeg },
       nosep_softmax_scale: { labels: inner, segments: innerSeg },
       reduced: { labels: reduced, segments: reduced.map(() => 0) },
     },
-    thumb: 24, stages,
+    thumb: 48, stages,
+    // dev only: one diagram row per stage (Python sends the registry's steps)
+    steps: stages.map((s) => ({ title: s.name, section: s.group, stages: [s.name] })),
   };
   return { meta, sizes };
 }
@@ -138,7 +140,8 @@ function thumbnails(L, H, m, t) {
       let max = 0;
       for (let k = 0; k < block.length; k++) { block[k] /= cells; max = Math.max(max, block[k]); }
       scale[l * H + h] = max;
-      for (let k = 0; k < block.length; k++) data[(l * H + h) * t * t + k] = Math.round((block[k] / max) * 255);
+      // one scale for every head (PROTOCOL.md: 255 = vmax = 1); the dev page block-averages, Python max-pools
+      for (let k = 0; k < block.length; k++) data[(l * H + h) * t * t + k] = Math.round(Math.min(1, block[k]) * 255);
     }
   }
   return { data, scale };
@@ -154,7 +157,7 @@ export function answer(meta, sizes, req) {
     const m = meta.variants[req.variant].labels.length;
     const t = Math.min(meta.thumb, m);
     const { data, scale } = thumbnails(meta.n_layers, H, m, t);
-    return { content: { what: "overview", variant: req.variant, dtype: "uint8", shape: [meta.n_layers, H, t, t], scale }, buffers: [data.buffer] };
+    return { content: { what: "overview", variant: req.variant, dtype: "uint8", shape: [meta.n_layers, H, t, t], vmax: 1, head_max: scale }, buffers: [data.buffer] };
   }
   if (req.what === "stage") {
     const info = meta.stages.find((s) => s.name === req.stage);

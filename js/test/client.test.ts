@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DataClient, stageKey } from "../client";
+import { DataClient, requestKey, stageRequest } from "../client";
 import { halfTableF32 } from "../codec";
 import { FakeModel, halfBuffer, makeMeta, responderFor, settle } from "./fakeModel";
 
@@ -61,7 +61,8 @@ describe("DataClient", () => {
     const client = new DataClient(m);
     const ov = await client.overview("raw");
     expect([ov.layers, ov.heads, ov.thumb]).toEqual([2, 3, 5]);
-    expect(ov.scale).toHaveLength(6);
+    expect(ov.headMax).toHaveLength(6);
+    expect(ov.vmax).toBe(1);
     const st = await client.stage("selfattn_query_hidden", 1, 2, true, true);
     expect([st.rows, st.cols]).toEqual([5, 8]);
     expect(st.values![1]).toBeCloseTo(Math.sin(1) * 2, 2);
@@ -82,10 +83,13 @@ describe("DataClient", () => {
     expect(m.sent).toHaveLength(2);
   });
 
-  it("keys stages only by the layer and head they depend on", () => {
-    expect(stageKey("preemb_sum_emb", 3, 2, false, false)).toBe(stageKey("preemb_sum_emb", 5, 1, false, false));
-    expect(stageKey("addnorm1_add_hidden", 3, 2, true, false)).toBe(stageKey("addnorm1_add_hidden", 3, 9, true, false));
-    expect(stageKey("selfattn_qkt_hidden", 3, 2, true, true)).not.toBe(stageKey("selfattn_qkt_hidden", 3, 1, true, true));
+  it("keys stages only by the layer and head they depend on, in the protocol's one key format", () => {
+    const key = (...a: Parameters<typeof stageRequest>) => requestKey(stageRequest(...a));
+    expect(key("preemb_sum_emb", 3, 2, false, false)).toBe("stage|preemb_sum_emb|0|0");
+    expect(key("addnorm1_add_hidden", 3, 2, true, false)).toBe(key("addnorm1_add_hidden", 3, 9, true, false));
+    expect(key("selfattn_qkt_hidden", 3, 2, true, true)).not.toBe(key("selfattn_qkt_hidden", 3, 1, true, true));
+    expect(requestKey({ what: "row", layer: 1, head: 2, query: 3 })).toBe("row|1|2|3");
+    expect(requestKey({ what: "layer", variant: "raw", layer: 3 })).toBe("layer|raw|3");
   });
 
   it("evicts the least recently used payload beyond its byte budget", async () => {

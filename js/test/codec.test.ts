@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { copyBytes, decodeFloat16, decodeUint8Scaled, float16Bits, halfTableF32, halfToFloat } from "../codec";
+import { copyBytes, decodeFloat16, decodeFloat32, float16Bits, halfTableF32, halfToFloat } from "../codec";
 import { floatToHalf, halfBuffer } from "./fakeModel";
 
 function bytesOf(...bits: number[]): Uint8Array {
@@ -65,14 +65,12 @@ describe("float16", () => {
   });
 });
 
-describe("uint8 with a scale", () => {
-  it("maps 0..255 to 0..scale of each block", () => {
-    const data = new Uint8Array([0, 255, 51, 255, 0, 102]);
-    const out = decodeUint8Scaled(new DataView(data.buffer), [2, 0.5], 3);
-    expect(out[0]).toBe(0);
-    expect(out[1]).toBe(2);
-    expect(out[2]).toBeCloseTo(0.4, 6);
-    expect(out[3]).toBe(0.5);
-    expect(out[5]).toBeCloseTo(0.2, 6);
+describe("float32", () => {
+  it("decodes little-endian float32 from a DataView at an odd offset", () => {
+    const bytes = new Uint8Array(1 + 12);
+    const view = new DataView(bytes.buffer, 1, 12);
+    [1.5, -2.25, 3e-8].forEach((v, i) => view.setFloat32(i * 4, v, true));
+    const out = decodeFloat32(view);
+    expect([...out]).toEqual([1.5, -2.25, Math.fround(3e-8)]);
   });
 });

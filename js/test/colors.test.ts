@@ -10,7 +10,6 @@ import {
   paletteFor,
   parseColor,
   rampRGBA,
-  symmetricDomain,
 } from "../colors";
 
 const WHITE = [255, 255, 255] as const;
@@ -68,10 +67,6 @@ describe("diverging scale", () => {
     }
   });
 
-  it("uses a symmetric domain", () => {
-    expect(symmetricDomain(-1, 4)).toEqual([-4, 4]);
-    expect(symmetricDomain(0, 0)).toEqual([-1, 1]);
-  });
 });
 
 describe("lut helpers", () => {

@@ -129,6 +129,8 @@ export interface MetaOptions {
   tokens?: string[];
   pairAt?: number;
   stages?: Array<Record<string, unknown>>;
+  /** The diagram's steps (Python: stages.diagram_steps); default: one step per stage, in order. */
+  steps?: Array<Record<string, unknown>>;
 }
 
 /** A meta trait like Python's: raw = tokens, nosep drops the first and last, reduced = the same pieces as words. */
@@ -137,7 +139,11 @@ export function makeMeta(opts: MetaOptions = {}): Record<string, unknown> {
   const segments = tokens.map((_, i) => (opts.pairAt !== undefined && i >= opts.pairAt ? 1 : 0));
   const inner = tokens.slice(1, -1);
   const innerSeg = segments.slice(1, -1);
-  const variant = (labels: string[], segs: number[]) => ({ labels, segments: segs });
+  const variant = (labels: string[], segs: number[], special?: boolean[]) => ({
+    labels,
+    segments: segs,
+    special: special ?? labels.map(() => false),
+  });
   return {
     model_name: "tiny-bert",
     family: "bert",
@@ -148,7 +154,7 @@ export function makeMeta(opts: MetaOptions = {}): Record<string, unknown> {
     segments,
     special: tokens.map((t) => /^\[.*\]$/.test(t)),
     variants: {
-      raw: variant(tokens, segments),
+      raw: variant(tokens, segments, tokens.map((t) => /^\[.*\]$/.test(t))),
       nosep: variant(inner, innerSeg),
       nosep_linscale: variant(inner, innerSeg),
       nosep_softmax_scale: variant(inner, innerSeg),
@@ -156,6 +162,9 @@ export function makeMeta(opts: MetaOptions = {}): Record<string, unknown> {
     },
     thumb: 24,
     stages: opts.stages ?? [],
+    steps:
+      opts.steps ??
+      (opts.stages ?? []).map((s) => ({ title: String(s.name), section: "encoder layer", stages: [String(s.name)] })),
   };
 }
 
@@ -189,8 +198,32 @@ export function responderFor(meta: Record<string, unknown>): Responder {
       const t = Math.min(24, m);
       const data = new Uint8Array(L * H * t * t).map((_, i) => (i * 37) % 256);
       return {
-        content: { what: "overview", variant: req.variant, dtype: "uint8", shape: [L, H, t, t], scale: new Array(L * H).fill(0.6) },
+        content: { what: "overview", variant: req.variant, dtype: "uint8", shape: [L, H, t, t], vmax: 1, head_max: new Array(L * H).fill(0.6) },
         buffers: [data.buffer],
+      };
+    }
+    if (req.what === "row") {
+      // q = (1, 2, …), k_j = (j, j, …): q·k_j = j · Σq; softmax of the scaled scores
+      const n = meta.n_tokens as number;
+      const dh = 4;
+      const values = new Float32Array((2 * n + 1) * dh);
+      for (let c = 0; c < dh; c++) values[c] = c + 1;
+      for (let j = 0; j < n; j++) for (let c = 0; c < dh; c++) {
+        values[(1 + j) * dh + c] = j;
+        values[(1 + n + j) * dh + c] = j * (c + 1);
+      }
+      const dot = Array.from({ length: n }, (_, j) => j * 10);
+      const scaled = dot.map((d) => d / 2);
+      const e = scaled.map((s) => Math.exp(s - Math.max(...scaled)));
+      const softmax = e.map((x) => x / e.reduce((a, b) => a + b, 0));
+      const buf = new DataView(new ArrayBuffer(values.length * 4));
+      values.forEach((v, i) => buf.setFloat32(i * 4, v, true));
+      return {
+        content: { what: "row", layer: req.layer, head: req.head, query: req.query, n, dh, labels: meta.tokens,
+                   dtype: "float32", shape: [2 * n + 1, dh], dot, scaled, softmax, scale: 0.5,
+                   stages: { q: "selfattn_query_hidden", k: "selfattn_key_hidden", dot: "selfattn_qkt_hidden",
+                             scaled: "selfattn_qkt_scale_hidden", softmax: "selfattn_attention" } },
+        buffers: [buf.buffer],
       };
     }
     if (req.what === "stage") {
@@ -205,6 +238,7 @@ export function responderFor(meta: Record<string, unknown>): Responder {
           what: "stage", stage: req.stage, layer: req.layer, head: req.head, dtype: "float16", shape: [rows, cols],
           row_step: 1, col_step: 1, dims: ["n", "dh"], row_labels: (meta.tokens as string[]).slice(0, rows),
           stats: { min: -2, max: 2, mean: 0.01, std: 1.4 }, row_norms: new Array(rows).fill(0).map((_, i) => i + 1), signed: true, note: "",
+          colour: { scale: "diverging", lo: -2, hi: 2 },
         },
         buffers: [halfBuffer(values)],
       };

@@ -6,6 +6,7 @@ import {
   cellAt,
   clampIndex,
   heatmapSide,
+  mainLayout,
   indexAt,
   labelStep,
   overviewGeometry,
@@ -46,10 +47,11 @@ describe("hit tests", () => {
     expect(cellAt(500, 10, 480, 480, 512, 512)).toBeNull();
   });
 
-  it("sizes the heatmap with whole cells for short inputs and ≥ 1 px for long ones", () => {
+  it("sizes the heatmap to the space, at most 36 px per cell", () => {
     expect(heatmapSide(11, 480)).toBe(396);
-    expect(heatmapSide(512, 480)).toBe(512);
-    expect(heatmapSide(20, 480)).toBe(480);
+    expect(heatmapSide(512, 480)).toBe(440); // under a pixel per cell, not wider than the space
+    expect(heatmapSide(20, 480)).toBe(440);
+    expect(heatmapSide(20, 300)).toBe(300);
   });
 
   it("finds a sentence pair's boundary", () => {
@@ -79,5 +81,31 @@ describe("hit tests", () => {
     expect(clampIndex(-1, 6)).toBe(0);
     expect(clampIndex(9, 6)).toBe(5);
     expect(clampIndex(3, 0)).toBe(0);
+  });
+});
+
+describe("main layout", () => {
+  it("puts 48 px thumbnails beside the heatmap on a 1,000 px cell (MiniLM: 6 layers × 12 heads)", () => {
+    const l = mainLayout(904, 13, 6, 12);
+    expect(l.beside).toBe(true);
+    expect(l.thumb).toBe(48);
+    expect(l.side).toBeGreaterThanOrEqual(200);
+    // everything fits the width: overview, gap, heatmap labels and map
+    expect(20 + 12 * 50 - 2 + 12 + 64 + l.side).toBeLessThanOrEqual(904);
+  });
+
+  it("shrinks the thumbnails on JupyterLab's 668 px cell and stacks the overview only when they would be tiny", () => {
+    const narrow = mainLayout(574, 13, 6, 12);
+    expect(narrow.beside).toBe(true);
+    expect(narrow.thumb).toBeGreaterThanOrEqual(14);
+    const half = mainLayout(420, 13, 6, 12); // a widget in half of an HBox
+    expect(half.beside).toBe(false);
+    expect(20 + 12 * (half.thumb + 2) - 2).toBeLessThanOrEqual(420);
+    expect(half.side + 64).toBeLessThanOrEqual(420);
+  });
+
+  it("keeps a 12-layer overview under 440 px tall", () => {
+    const l = mainLayout(1400, 13, 12, 12);
+    expect(12 * (l.thumb + 2)).toBeLessThanOrEqual(440);
   });
 });

@@ -1,9 +1,8 @@
-import { relative } from "../arcs";
 import { describe, expect, it } from "vitest";
 import { halfTableF32 } from "../codec";
 import { packRGBA, paletteFor } from "../colors";
 import { overviewGeometry } from "../layout";
-import { arcBuckets, barLengths, fillFromFloat, fillFromHalf, fillOverview, maxOfHalf, robustDomain } from "../paint";
+import { arcBuckets, barLengths, fillFromFloat, fillFromHalf, fillOverview, maxOfHalf } from "../paint";
 import { halfBuffer, syntheticAttention } from "./fakeModel";
 
 const palette = paletteFor([255, 255, 255], [0, 0, 0]);
@@ -55,11 +54,21 @@ describe("overview fill", () => {
     data[(1 * 2 + 1) * 4 + 3] = 255; // layer 1, head 1, pixel (1, 1)
     const out = new Uint32Array(g.width * g.height);
     const gap = packRGBA(0, 0, 0, 0);
-    const lit = fillOverview(out, g, data, palette.sequential, gap);
-    expect(lit).toBe(1);
+    fillOverview(out, g, data, 2, palette.sequential, gap);
     expect(out[4 * g.width + 4]).toBe(palette.sequential[255]);
     expect(out[2]).toBe(gap);
     expect(out[0]).toBe(palette.sequential[0]);
+  });
+
+  it("draws a t×t thumbnail at any size, on the shared scale or with a per-head gain", () => {
+    const g = overviewGeometry(1, 2, 4, 0); // 2 heads of 2×2 values drawn at 4×4 px
+    const data = new Uint8Array([0, 51, 102, 255, 0, 51, 102, 255]);
+    const out = new Uint32Array(g.width * g.height);
+    fillOverview(out, g, data, 2, palette.sequential, 0, [1, 2]);
+    expect(out[0]).toBe(palette.sequential[0]);
+    expect(out[3 * g.width + 3]).toBe(palette.sequential[255]); // value (1, 1), pixels 2..3
+    expect(out[2]).toBe(palette.sequential[51]); // head 0: as sent
+    expect(out[4 + 2]).toBe(palette.sequential[102]); // head 1: doubled (its own max is half the shared one)
   });
 });
 
@@ -97,25 +106,6 @@ describe("norm bars", () => {
   });
 });
 
-describe("robust colour domain", () => {
-  it("is not washed out by one outlier", () => {
-    const values = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));
-    values[10] = 40;
-    const [lo, hi] = robustDomain(values, true);
-    expect(hi).toBe(-lo);
-    expect(hi).toBeGreaterThan(0.9);
-    expect(hi).toBeLessThan(1.01);
-  });
-
-  it("starts at zero for non-negative data", () => {
-    const values = Float32Array.from({ length: 100 }, (_, i) => i / 100);
-    const [lo, hi] = robustDomain(values, false);
-    expect(lo).toBe(0);
-    expect(hi).toBeCloseTo(0.98, 2);
-    expect(robustDomain(new Float32Array(4), false)).toEqual([0, 1]);
-  });
-});
-
 describe("arc opacity for rows that do not sum to 1", () => {
   it("divides weights by the scale before bucketing, so the head's max gets the strongest bucket", () => {
     const table = halfTableF32();
@@ -129,8 +119,4 @@ describe("arc opacity for rows that do not sum to 1", () => {
     expect(scaled.count).toBe(4);
   });
 
-  it("applies to nosep only", () => {
-    expect(relative("nosep")).toBe(true);
-    for (const v of ["raw", "nosep_linscale", "nosep_softmax_scale", "reduced"]) expect(relative(v)).toBe(false);
-  });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { diagramOrder, diagramRows } from "../diagram";
+import { diagramRows } from "../diagram";
 import { aggregationNote, parityRows, shapeText, stageCellSize } from "../stages";
 import type { StageInfo } from "../types";
 import widget from "../widget";
@@ -25,45 +25,49 @@ function stage(name: string): StageInfo {
   };
 }
 
+/** Steps as Python's registry sends them (stages.py STEPS, filtered to the model's stages by diagram_steps). */
+const STEPS = [
+  { title: "embedding tables", section: "embeddings", stages: ["preemb_word_emb", "preemb_pos_emb", "preemb_seg_emb", "preemb_vocab"] },
+  { title: "sum", section: "embeddings", stages: ["preemb_sum_emb"] },
+  { title: "LayerNorm", section: "embeddings", stages: ["preemb_norm_sum_emb", "preemb_norm_weight"] },
+  { title: "Q / K / V", section: "encoder layer", stages: ["selfattn_query_hidden", "selfattn_key_hidden", "selfattn_value_hidden", "selfattn_query_weight"] },
+  { title: "QKᵀ", section: "encoder layer", stages: ["selfattn_qkt_hidden"] },
+  { title: "÷ √dh", section: "encoder layer", stages: ["selfattn_qkt_scale_hidden"] },
+  { title: "softmax", section: "encoder layer", stages: ["selfattn_qkt_scale_soft_hidden", "selfattn_attention"] },
+  { title: "context = A·V", section: "encoder layer", stages: ["selfattn_contvec", "selfattn_mystery_hidden"] },
+  { title: "concat heads", section: "encoder layer", stages: ["selfattn_contvec_concat"] },
+  { title: "dense", section: "encoder layer", stages: ["addnorm1_dense_hidden"] },
+  { title: "add (residual)", section: "encoder layer", stages: ["addnorm1_add_hidden"] },
+  { title: "LayerNorm", section: "encoder layer", stages: ["addnorm1_norm_hidden"] },
+  { title: "FFN dense", section: "encoder layer", stages: ["ffnn_dense_hidden", "ffnn_dense_weight"] },
+  { title: "activation", section: "encoder layer", stages: ["ffnn_dense_act"] },
+  { title: "dense", section: "encoder layer", stages: ["addnorm2_dense_hidden"] },
+  { title: "add (residual)", section: "encoder layer", stages: ["addnorm2_add_hidden"] },
+  { title: "LayerNorm", section: "encoder layer", stages: ["addnorm2_norm_hidden"] },
+  { title: "hidden states", section: "output and verification", stages: ["manual_hiddens"] },
+  { title: "the model's own output", section: "output and verification", stages: ["pipeline_attns", "pipeline_hiddens"] },
+];
+
+const flat = (rows: ReturnType<typeof diagramRows>) => rows.flatMap((r) => [...r.stages, ...r.params]);
+
 describe("diagram layout", () => {
-  const rows = diagramRows(NAMES.map(stage));
-  const order = diagramOrder(rows);
+  const rows = diagramRows(STEPS, NAMES.map(stage));
 
-  it("places every stage exactly once", () => {
-    expect([...order].sort()).toEqual([...NAMES].sort());
+  it("draws the registry's steps in their order, every stage of the model once", () => {
+    expect([...flat(rows)].sort()).toEqual([...NAMES].sort());
+    expect(rows.map((r) => r.title)).toEqual(STEPS.map((s) => s.title));
   });
 
-  it("follows the data flow: embeddings, attention, add & norm, FFN, then outputs", () => {
-    const at = (n: string) => order.indexOf(n);
-    const flow = [
-      "preemb_word_emb", "preemb_sum_emb", "preemb_norm_sum_emb", "selfattn_query_hidden", "selfattn_qkt_hidden",
-      "selfattn_qkt_scale_hidden", "selfattn_qkt_scale_soft_hidden", "selfattn_contvec", "selfattn_contvec_concat",
-      "addnorm1_dense_hidden", "addnorm1_add_hidden", "addnorm1_norm_hidden", "ffnn_dense_hidden", "ffnn_dense_act",
-      "addnorm2_dense_hidden", "addnorm2_add_hidden", "addnorm2_norm_hidden", "manual_hiddens", "pipeline_hiddens",
-    ];
-    for (let i = 1; i < flow.length; i++) expect(at(flow[i]!), flow[i]).toBeGreaterThan(at(flow[i - 1]!));
-  });
-
-  it("puts Q, K, V side by side with their weights, and the three tables together", () => {
-    const qkv = rows.find((r) => r.id === "qkv")!;
+  it("separates a step's activations from its parameters (kind weight)", () => {
+    const qkv = rows.find((r) => r.title === "Q / K / V")!;
     expect(qkv.stages).toEqual(["selfattn_query_hidden", "selfattn_key_hidden", "selfattn_value_hidden"]);
     expect(qkv.params).toEqual(["selfattn_query_weight"]);
-    expect(rows.find((r) => r.id === "tables")!.stages).toEqual(["preemb_word_emb", "preemb_pos_emb", "preemb_seg_emb"]);
-    expect(rows.find((r) => r.id === "softmax")!.stages).toEqual(["selfattn_qkt_scale_soft_hidden", "selfattn_attention"]);
+    expect(rows[0]!.params).toEqual(["preemb_vocab"]);
   });
 
-  it("puts the symbolic stages first, projections after the embedding norm, objects last", () => {
-    const names = ["sym_sent", "sym_tokens", "preemb_sum_emb", "preemb_norm_sum_emb", "preemb_proj_hidden", "preemb_proj_weight",
-      "selfattn_query_hidden", "pipeline_res", "model", "tokenizer", "sym_token_ids"];
-    const o = diagramOrder(diagramRows(names.map(stage)));
-    expect(o).toEqual(["sym_sent", "sym_tokens", "sym_token_ids", "preemb_sum_emb", "preemb_norm_sum_emb", "preemb_proj_hidden",
-      "preemb_proj_weight", "selfattn_query_hidden", "pipeline_res", "model", "tokenizer"]);
-  });
-
-  it("keeps an unknown stage inside its section", () => {
-    const i = rows.findIndex((r) => r.id === "selfattn_mystery_hidden");
-    expect(rows[i]!.section).toBe("layer");
-    expect(rows[i + 1]!.section).toBe("output");
+  it("leaves out the stages a model lacks, and a step with none of its stages", () => {
+    const few = diagramRows(STEPS, ["preemb_sum_emb", "selfattn_attention"].map(stage));
+    expect(few.map((r) => [r.title, r.stages])).toEqual([["sum", ["preemb_sum_emb"]], ["softmax", ["selfattn_attention"]]]);
   });
 });
 
@@ -96,8 +100,9 @@ describe("stage viewer", () => {
   });
 
   function setup(extra: Record<string, unknown> = {}) {
-    const meta = makeMeta({ layers: 6, heads: 12, stages: NAMES.map(stage) as unknown as Array<Record<string, unknown>> });
-    const m = new FakeModel({ layer: 0, head: 0, token: -1, variant: "raw", arcs_all_heads: false, stage: "", meta, ...extra });
+    const meta = makeMeta({ layers: 6, heads: 12, stages: NAMES.map(stage) as unknown as Array<Record<string, unknown>>, steps: STEPS });
+    const panels = ["overview", "heatmap", "arcs", "stages"];
+    const m = new FakeModel({ layer: 0, head: 0, token: -1, variant: "raw", arcs_all_heads: false, stage: "", panels, meta, ...extra });
     m.responder = responderFor(meta);
     widget.initialize({ model: m });
     const el = document.createElement("div");
@@ -109,7 +114,7 @@ describe("stage viewer", () => {
   it("draws one box per stage in flow order, and a click selects the stage", () => {
     const { m, el } = setup();
     const boxes = [...el.querySelectorAll<HTMLElement>(".tw-stage-box")];
-    expect(boxes.map((b) => b.dataset.stage)).toEqual(diagramOrder(diagramRows(NAMES.map(stage))));
+    expect(boxes.map((b) => b.dataset.stage)).toEqual(flat(diagramRows(STEPS, NAMES.map(stage))));
     boxes.find((b) => b.dataset.stage === "ffnn_dense_act")!.click();
     expect(m.state.stage).toBe("ffnn_dense_act");
     expect(m.saves).toBe(1);
@@ -157,7 +162,7 @@ describe("stage viewer", () => {
   it("notes an aggregated reply, preferring Python's own note", async () => {
     const meta = makeMeta({ stages: [stage("ffnn_dense_act")] as unknown as Array<Record<string, unknown>> });
     const render = async (note: string) => {
-      const m = new FakeModel({ layer: 0, head: 0, token: -1, variant: "raw", arcs_all_heads: false, stage: "ffnn_dense_act", meta });
+      const m = new FakeModel({ layer: 0, head: 0, token: -1, variant: "raw", arcs_all_heads: false, stage: "ffnn_dense_act", panels: ["stages"], meta });
       const base = responderFor(meta);
       m.responder = (req) => {
         const r = base(req)!;
@@ -177,7 +182,7 @@ describe("stage viewer", () => {
 
   it("shows a symbolic stage's text as pieces", async () => {
     const meta = makeMeta({ tokens: ["[CLS]", "<b>x</b>", "[SEP]"], stages: [{ name: "sym_tokens", group: "sym", kind: "symbolic", dims: ["n"], shape: [3] }] });
-    const m = new FakeModel({ layer: 0, head: 0, token: -1, variant: "raw", arcs_all_heads: false, stage: "sym_tokens", meta });
+    const m = new FakeModel({ layer: 0, head: 0, token: -1, variant: "raw", arcs_all_heads: false, stage: "sym_tokens", panels: ["stages"], meta });
     m.responder = () => ({ content: { what: "stage", stage: "sym_tokens", text: ["[CLS]", "<b>x</b>", "[SEP]"] } });
     const el = document.createElement("div");
     widget.render({ model: m, el });
@@ -188,7 +193,7 @@ describe("stage viewer", () => {
 
   it("shows an error reply instead of hanging", async () => {
     const meta = makeMeta({ stages: [stage("ffnn_dense_act")] as unknown as Array<Record<string, unknown>> });
-    const m = new FakeModel({ layer: 0, head: 0, token: -1, variant: "raw", arcs_all_heads: false, stage: "ffnn_dense_act", meta });
+    const m = new FakeModel({ layer: 0, head: 0, token: -1, variant: "raw", arcs_all_heads: false, stage: "ffnn_dense_act", panels: ["stages"], meta });
     m.responder = () => null;
     const el = document.createElement("div");
     widget.render({ model: m, el });

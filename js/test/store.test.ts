@@ -104,7 +104,7 @@ describe("SelectionStore", () => {
     const before = m.listenerCount();
     store.dispose();
     expect(m.saves).toBe(1);
-    expect(m.listenerCount()).toBe(before - 7);
+    expect(m.listenerCount()).toBe(before - 9); // 8 selection traits and meta
     vi.advanceTimersByTime(100);
     expect(m.saves).toBe(1);
   });

@@ -92,7 +92,7 @@ describe("safety", () => {
     const tokens = ["[CLS]", EVIL, "</script><b>bold</b>", "[SEP]"];
     const meta = makeMeta({ tokens, stages: [{ name: "preemb_sum_emb", group: "preemb", formula: EVIL, meaning: "<i>x</i>" }] });
     (meta as { model_name: string }).model_name = "<svg onload=alert(2)>";
-    const m = fakeModel(meta, { token: 1, stage: "preemb_sum_emb" });
+    const m = fakeModel(meta, { token: 1, stage: "preemb_sum_emb", panels: ["heatmap", "stages"] });
     const { el } = mount(m);
     expect(el.querySelector("img")).toBeNull();
     expect(el.querySelector("b")).toBeNull();

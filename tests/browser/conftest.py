@@ -305,6 +305,19 @@ class Notebook:
         expect(out).to_contain_text(done, timeout=SLOW)
         return out.inner_text().replace(done, "").strip()
 
+    def set_cell_width(self, target: int) -> int:
+        """Resizes the browser until the notebook's cells are `target` px wide (1,000; or 668, the cell of
+        JupyterLab's default layout with the file browser open); returns the width reached."""
+        page = self.page
+        for _ in range(4):
+            width = page.evaluate("() => document.querySelector('.jp-Notebook .jp-Cell').getBoundingClientRect().width")
+            if abs(width - target) < 1:
+                break
+            view = page.viewport_size
+            page.set_viewport_size({"width": int(view["width"] + target - width), "height": view["height"]})
+            page.wait_for_timeout(300)
+        return round(width)
+
     def widget(self, index: int = 0) -> Widget:
         root = self.page.locator(".jp-OutputArea .tw-root").nth(index)
         root.wait_for(timeout=SLOW)
@@ -340,6 +353,31 @@ def open_notebook(page: Any, artifacts: Path) -> Iterator[Any]:
 # ---------------------------------------------------------------------------------------------- the widget
 
 
+# Pixels of a canvas that are not the widget's background (transparent pixels show the background too).
+INK_JS = """c => {
+  const g = c.getContext('2d'); if (!g || !c.width || !c.height) return 0;
+  const bg = getComputedStyle(c.closest('.tw-root')).backgroundColor.match(/\\d+/g).map(Number);
+  const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (d[i + 3] > 8 && (Math.abs(d[i] - bg[0]) + Math.abs(d[i + 1] - bg[1]) + Math.abs(d[i + 2] - bg[2])) > 12) n++;
+  return n; }"""
+
+# The heatmap's cells as values read off its colour bar: nearest ramp colour → lo + (k + 0.5) / width · (hi - lo).
+READ_MAP_JS = """panel => {
+  const hm = panel.querySelector('.tw-hm-canvas'), ramp = panel.querySelector('.tw-cbar-ramp');
+  const lo = Number(panel.querySelector('.tw-cbar-lo').textContent), hi = Number(panel.querySelector('.tw-cbar-hi').textContent);
+  const r = ramp.getContext('2d').getImageData(0, 0, ramp.width, 1).data;
+  const m = hm.width, d = hm.getContext('2d').getImageData(0, 0, m, m).data, out = [];
+  for (let i = 0; i < m; i++) { const row = [];
+    for (let j = 0; j < m; j++) { const p = (i * m + j) * 4; let best = 0, bestD = Infinity;
+      for (let k = 0; k < ramp.width; k++) {
+        const e = Math.abs(d[p] - r[4 * k]) + Math.abs(d[p + 1] - r[4 * k + 1]) + Math.abs(d[p + 2] - r[4 * k + 2]);
+        if (e < bestD) { bestD = e; best = k; } }
+      row.push(lo + (best + 0.5) / ramp.width * (hi - lo)); }
+    out.push(row); }
+  return out; }"""
+
+
 class Widget:
     """One rendered widget (its `.tw-root`) in a page, with the actions and checks the tests share."""
 
@@ -352,14 +390,36 @@ class Widget:
     def data(self, name: str) -> str | None:
         return self.root.get_attribute(f"data-{name}")
 
-    def expect_painted(self, timeout: float = SLOW, stage: bool = True) -> None:
-        """Overview, heatmap, arcs and (unless the stage shown is text) stage canvases painted, the heatmap non-blank."""
-        from playwright.sync_api import expect
+    def ink(self, selector: str) -> int:
+        """How many pixels of a canvas differ from the widget's background (what shows on screen as drawn)."""
+        return int(self.part(selector).first.evaluate(INK_JS))
 
-        for cls in ("tw-ov-canvas", "tw-hm-canvas", "tw-arcs-canvas", *(["tw-stage-canvas"] if stage else [])):
-            expect(self.part(f".{cls}")).to_have_attribute("data-painted", "1", timeout=timeout)
-        assert int(self.part(".tw-hm-canvas").get_attribute("data-lit") or 0) > 0
-        assert int(self.part(".tw-ov-canvas").get_attribute("data-lit") or 0) > 0
+    def wait_ink_below(self, selector: str, limit: int, timeout: float = SLOW) -> None:
+        """Waits until a canvas shows fewer than `limit` drawn pixels (after a view isolated part of itself)."""
+        self.page.wait_for_function(f"c => ({INK_JS})(c) < {int(limit)}", arg=self.part(selector).first.element_handle(),
+                                    timeout=timeout)
+
+    def expect_painted(self, timeout: float = SLOW) -> None:
+        """Overview, heatmap and arcs canvases show something: pixels other than the background, read back."""
+        for selector in (".tw-ov-canvas", ".tw-hm-canvas", ".tw-arcs-canvas"):
+            self.part(selector).first.wait_for(timeout=timeout)
+            self.page.wait_for_function(f"c => ({INK_JS})(c) > 0", arg=self.part(selector).first.element_handle(),
+                                        timeout=timeout)
+
+    def heatmap_values(self) -> list[list[float]]:
+        """The heatmap read as a person reads it: each cell's colour looked up on the colour bar beside it
+        (nearest colour of its ramp), between the bar's two printed end values."""
+        return self.part(".tw-heatmap").evaluate(READ_MAP_JS)
+
+    def colour_bar(self, panel: str) -> tuple[str, str]:
+        """The two end values printed on a panel's colour bar."""
+        bar = self.part(f"{panel} .tw-cbar").first
+        return bar.locator(".tw-cbar-lo").inner_text(), bar.locator(".tw-cbar-hi").inner_text()
+
+    def show_panel(self, panel: str, on: bool = True) -> None:
+        box = self.part(f".tw-toggles input[data-panel='{panel}']")
+        if box.is_checked() != on:
+            box.click()
 
     def overview_point(self, layer: int, head: int) -> tuple[float, float]:
         """Page coordinates of the centre of (layer, head)'s thumbnail in the overview canvas (js/overview.ts)."""
@@ -383,20 +443,22 @@ class Widget:
         box = self.part(".tw-arcs-canvas").bounding_box()
         m = int(self.part(".tw-arcs-canvas").evaluate(
             "c => c.closest('.tw-root').querySelectorAll('.tw-hm-rowlabels .tw-label[data-index]').length"))
-        row_height = 22 if m <= 24 else 16 if m <= 64 else 13
+        row_height = 18 if m <= 24 else 15 if m <= 64 else 13  # js/layout.ts arcsRowHeight
         return box["x"] + 20, box["y"] + 6 + (row + 0.5) * row_height
 
     def choose_stage(self, name: str, tensor: bool = True) -> None:
-        """Clicks a box of the stage diagram; waits for its tensor to be painted anew (or, for text, its pieces)."""
+        """Opens the stage viewer (closed by default), clicks a box of its diagram; waits for its tensor to show
+        (pixels on the canvas) or, for text, its pieces."""
         from playwright.sync_api import expect
 
-        canvas = self.part(".tw-stage-canvas")
-        canvas.evaluate("c => c.removeAttribute('data-painted')")
+        self.show_panel("stages")
         self.part(f".tw-stage-box[data-stage='{name}']").click()
         expect(self.root).to_have_attribute("data-stage", name)
         expect(self.part(".tw-stage-title")).to_contain_text(name)
         if tensor:
-            expect(canvas).to_have_attribute("data-painted", "1", timeout=SLOW)
+            expect(self.part(".tw-stage-shape")).to_contain_text("shown:", timeout=SLOW)
+            self.page.wait_for_function(f"c => ({INK_JS})(c) > 0", arg=self.part(".tw-stage-canvas").element_handle(),
+                                        timeout=SLOW)
         else:
             expect(self.part(".tw-stage-text")).to_be_visible(timeout=SLOW)
 

@@ -39,15 +39,14 @@ def test_exported_page_renders_offline_and_responds(exported, open_page, network
     w.click_head(2, 7)
     expect(w.root).to_have_attribute("data-head", "7")
     expect(w.root).to_have_attribute("data-layer", "2")
-    expect(w.part(".tw-hm-canvas")).to_have_attribute("data-head", "7")
-    expect(w.part(".tw-hm-canvas")).to_have_attribute("data-layer", "2")
+    expect(w.part(".tw-heatmap .tw-title")).to_have_text("Attention · layer 2 · head 7 · raw")
 
     # another variant: [CLS] and [SEP] dropped, the heatmap repainted with two rows fewer
     m = int(w.part(".tw-hm-canvas").evaluate("c => c.width"))
     w.part(".tw-variant select").select_option("nosep")
     expect(w.root).to_have_attribute("data-variant", "nosep")
-    w.page.wait_for_function("([c, m]) => c.width === m - 2 && c.dataset.painted === '1'",
-                             arg=[w.part(".tw-hm-canvas").element_handle(), m])
+    w.page.wait_for_function("([c, m]) => c.width === m - 2", arg=[w.part(".tw-hm-canvas").element_handle(), m])
+    w.expect_painted()
     expect(w.part(".tw-ov .tw-title, .tw-overview .tw-title").first).to_contain_text("nosep")
 
     # a box of the stage diagram: its tensor painted

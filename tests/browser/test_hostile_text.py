@@ -16,7 +16,7 @@ def shows_as_text_and_runs_nothing(w) -> None:
     # the sentence itself (stage sym_sent shows it, as text) and the word labels of the reduced variant
     w.choose_stage("sym_sent", tensor=False)
     expect(w.part(".tw-stage-text")).to_have_text(TEXT)
-    expect(w.part(".tw-stage-scale")).to_have_text("")  # no colour scale left over from the tensor shown before
+    expect(w.part(".tw-stage-scale .tw-cbar")).to_be_hidden()  # no colour scale left over from the tensor before
     w.part(".tw-variant select").select_option("reduced")
     expect(w.root).to_have_attribute("data-variant", "reduced")
     labels = w.part(".tw-hm-rowlabels .tw-label[data-index]")
