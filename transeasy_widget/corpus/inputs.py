@@ -10,7 +10,7 @@ its syntactic head is in (-1: the root, or a relation inside one multiword token
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ def read_corpus(texts: Any) -> Corpus:
                          "e.g. corpus_stats(dataset['text']).")
     if not isinstance(texts, Iterable):
         raise InputError(f"texts must be a list of strings, a text file or a CoNLL-U file, got {type(texts).__name__}.")
-    total = len(texts) if hasattr(texts, "__len__") else None
+    total = len(texts) if isinstance(texts, Sized) else None
     return Corpus(_string_items(texts), total, "texts", type(texts).__name__)
 
 

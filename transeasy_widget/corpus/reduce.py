@@ -190,13 +190,14 @@ def add_dependencies(counts: DependencyCounts, ready: list[Prepared], argmax: to
             continue
         unit = _unit_of_words(p)
         for w, (h, rel) in enumerate(zip(p.item.heads, p.item.relations, strict=True)):
-            if h < 0 or not rel or unit[w] is None or unit[h] is None or unit[w] == unit[h]:
+            d, g = unit[w], (unit[h] if h >= 0 else None)
+            if d is None or g is None or not rel or d == g:
                 continue  # the root, a relation inside one unit, or words merged into one unit by on_mismatch="merge"
             b_idx.append(b)
-            dep.append(unit[w])
-            head.append(unit[h])
+            dep.append(d)
+            head.append(g)
             relations.append(rel)
-            offsets.append(unit[h] - unit[w])
+            offsets.append(g - d)
     if not relations:
         return
     device = argmax.device
