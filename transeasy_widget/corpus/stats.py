@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -159,7 +159,7 @@ class CorpusStats:
         return out
 
     # -- saving and resuming --------------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
         """Write this (partial) result; ``CorpusStats.load`` reads it, ``corpus_stats(..., resume=path)`` goes on."""
         state = {"format": FORMAT, "model_name": self.model_name, "layers": self.layers, "heads": self.heads,
                  "k": self.k, "ranges": {k: list(v) for k, v in self.ranges.items()}, "bins": self.bins,
@@ -168,18 +168,22 @@ class CorpusStats:
                  "top_key": self.top_key, "top_value": self.top_value, "top_index": self.top_index,
                  "texts": [t.to_dict() for t in self.texts.values()],
                  "dependencies": None if self.dependencies is None else self.dependencies.state()}
+        if not isinstance(path, (str, os.PathLike)):  # a file object (Ray sends partials as bytes)
+            torch.save(state, path)
+            return
         tmp = f"{os.fspath(path)}.tmp"
         torch.save(state, tmp)
         os.replace(tmp, path)  # a run stopped while saving leaves the previous partial whole
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> CorpusStats:
+    def load(cls, path: str | os.PathLike[str] | BinaryIO) -> CorpusStats:
+        name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "the file object"
         try:
             state = torch.load(path, weights_only=True)
         except (OSError, RuntimeError, EOFError) as err:
-            raise InputError(f"Cannot read saved corpus statistics from {os.fspath(path)!r}: {err}") from err
+            raise InputError(f"Cannot read saved corpus statistics from {name!r}: {err}") from err
         if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise InputError(f"{os.fspath(path)!r} does not hold corpus statistics saved by CorpusStats.save.")
+            raise InputError(f"{name!r} does not hold corpus statistics saved by CorpusStats.save.")
         n_texts, n_tokens, n_words, n_seen, skipped = state["counts"]
         deps = state["dependencies"]
         return cls(state["model_name"], state["layers"], state["heads"], state["k"],
