@@ -112,7 +112,7 @@ def _conllu_items(path: Path) -> Iterator[Item]:
     try:
         import conllu
     except ImportError as err:
-        raise InputError('Reading CoNLL-U needs the conllu package: pip install "transeasy-widget[corpus]".') from err
+        raise InputError('Reading CoNLL-U needs the conllu package: pip install conllu.') from err
     with path.open(encoding="utf-8") as f:
         try:
             for index, sentence in enumerate(conllu.parse_incr(f)):
