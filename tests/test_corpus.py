@@ -378,3 +378,27 @@ def test_unknown_relation_and_direction_are_clear(rule_model, tmp_path):
     with pytest.raises(InputError, match="direction"):
         deps.accuracy("det", "sideways")
 
+
+
+# -- the corpus dashboard ---------------------------------------------------------------------------------------------
+
+def test_corpus_dashboard_grid_and_its_example_widget_follow_a_click(small):
+    import numpy as np
+    import traitlets
+
+    model, tok = small
+    cs = tw.corpus_stats(TEXTS, model=model, tokenizer=tok, batch_size=4, progress=False)
+    dash = cs.dashboard("prev")
+    assert np.array_equal(dash.grid.color, cs.mean("prev").numpy()) and dash.grid.color.shape == (2, 4)
+    layer, head, _ = cs.top("prev", 1)[0]
+    assert (dash.layer, dash.head) == (layer, head) and np.asarray(dash.grid.selected).tolist() == [[layer, head]]
+    assert dash.analysis.text == cs.examples("prev", layer, head)[0][1].text and dash.children[1] is dash.widget
+    dash.grid.selected = np.array([[1, 2]])  # what bqplot's front end sets on a click
+    best = cs.examples("prev", 1, 2)[0][1].text
+    assert (dash.widget.layer, dash.widget.head) == (1, 2) and dash.analysis.text == best
+    assert best.replace("'", "&#x27;") in dash.examples.value and "layer 1, head 2" in dash.examples.value
+    dash.choice.value = "entropy"  # the dropdown, as a click would
+    assert np.array_equal(dash.grid.color, cs.mean("entropy").numpy())
+    assert dash.analysis.text == cs.examples("entropy", 1, 2)[0][1].text and "entropy" in dash.figure.title
+    with pytest.raises(traitlets.TraitError, match="stat must be one of"):
+        dash.stat = "bogus"
