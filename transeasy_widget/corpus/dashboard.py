@@ -46,7 +46,8 @@ class CorpusDashboard(ipw.HBox):
         self.examples = ipw.HTML(layout=ipw.Layout(width="410px"))
         self.analysis: Any = None
         self.widget: Any = ipw.Box()
-        super().__init__([ipw.VBox([self.choice, self.figure, self.examples]), self.widget],
+        self.panel = ipw.VBox([self.choice, self.figure, self.examples])
+        super().__init__([self.panel, self.widget],
                          layout=ipw.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.stat, self.layer, self.head = stat, layer, head
         traitlets.link((self.choice, "value"), (self, "stat"))
@@ -96,4 +97,4 @@ class CorpusDashboard(ipw.HBox):
             return
         self.analysis = self.cs.example(self.stat, layer, head)
         self.widget = self.analysis.widget(layer=layer, head=head)
-        self.children = (self.children[0], self.widget)
+        self.children = (self.panel, self.widget)
