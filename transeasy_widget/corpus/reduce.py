@@ -111,13 +111,13 @@ class BatchReducer:
             raise ModelError(f"{self.resolved.name} returned no attention weights: it must run eager attention.")
         per_layer, argmaxes = [], []
         for attn in attentions:  # B×H×N×N
-            if not bool(torch.isfinite(attn).all()):
-                raise ModelError(f"{self.resolved.name} gave non-finite attention weights on texts "
-                                 f"{ready[0].item.index}–{ready[-1].item.index}: the model's weights are broken.")
             stats, argmax = layer_values(attn.float(), masks)
             per_layer.append(stats)
             argmaxes.append(argmax)
         values = torch.stack(per_layer, 1).to("cpu", torch.float64)  # S×L×H×B
+        if not bool(torch.isfinite(values).all()):  # a NaN anywhere in a text's rows reaches its entropy
+            raise ModelError(f"{self.resolved.name} gave non-finite attention weights on texts "
+                             f"{ready[0].item.index}–{ready[-1].item.index}: the model's weights are broken.")
         if any(p.item.heads is not None for p in ready):
             if out.dependencies is None:
                 out.dependencies = DependencyCounts(self.layers, self.heads)
@@ -165,12 +165,19 @@ def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.
     neighbours = (n - 1).clamp_min(1)
     prev = (torch.diagonal(attn, -1, -2, -1) * pairs).sum(-1) / neighbours
     next_ = (torch.diagonal(attn, 1, -2, -1) * pairs).sum(-1) / neighbours
-    # nosep_linscale: the non-special columns of each row, rescaled to sum to 1 (an all-zero row: uniform)
-    nosep = attn * masks.kept[:, None, None, :]
-    total = nosep.sum(-1, keepdim=True)
-    uniform = (masks.kept / masks.kept.sum(-1, keepdim=True))[:, None, None, :].expand_as(nosep)
-    linscale = torch.where(total > 0, nosep / total.clamp_min(torch.finfo(attn.dtype).tiny), uniform)
-    reduced = masks.rows_to_words[:, None] @ linscale @ masks.cols_to_words[:, None]  # B×H×M×M
+    # reduced = P · nosep_linscale · Q: nosep_linscale's row i is row i over the non-special columns divided by
+    # their sum t_i, so reduced = (P / t) · (A · Q), with Q zero on the special columns (no k×k copy of A is made)
+    kept_total = attn @ masks.kept[:, None, :, None]  # B×H×N×1
+    if bool((kept_total[..., 0] * masks.kept[:, None]).eq(0).logical_and(masks.kept[:, None] > 0).any()):
+        # a row with no attention left once the specials go becomes uniform (AttentionViews does the same)
+        nosep = attn * masks.kept[:, None, None, :]
+        total = nosep.sum(-1, keepdim=True)
+        uniform = (masks.kept / masks.kept.sum(-1, keepdim=True))[:, None, None, :].expand_as(nosep)
+        linscale = torch.where(total > 0, nosep / total.clamp_min(torch.finfo(attn.dtype).tiny), uniform)
+        reduced = masks.rows_to_words[:, None] @ linscale @ masks.cols_to_words[:, None]
+    else:
+        scaled = masks.rows_to_words[:, None] / kept_total.clamp_min(torch.finfo(attn.dtype).tiny).transpose(-1, -2)
+        reduced = scaled @ (attn @ masks.cols_to_words[:, None])  # B×H×M×M
     reduced = reduced.masked_fill(masks.words[:, None, None, :] == 0, -torch.inf)
     argmax = reduced.argmax(-1)  # B×H×M, ties to the leftmost word
     steps = (argmax - torch.arange(argmax.shape[-1], device=attn.device)).to(attn.dtype) * masks.words[:, None]
