@@ -131,6 +131,7 @@ class Masks:
     n: torch.Tensor  # B
     roles: torch.Tensor  # B×N×3: [CLS], other specials, punctuation columns
     kept: torch.Tensor  # B×N: non-special real pieces
+    columns: torch.Tensor  # B×N×(4+M): roles, kept and cols_to_words side by side (one product with A gives all)
     rows_to_words: torch.Tensor  # B×M×N: 1/(pieces of word w) where piece i is in word w
     cols_to_words: torch.Tensor  # B×N×M: 1 where piece j is in word w
     words: torch.Tensor  # B×M: real words
@@ -152,14 +153,17 @@ class Masks:
                 to_cols[i, list(word.pieces), w] = 1
             words[i, :len(p.alignment.words)] = 1
             kept[i, [q for q, s in enumerate(p.enc.special) if not s]] = 1  # nosep's columns, as AttentionViews.kept
-        return cls(*(t.to(device) for t in (rows, rows.sum(-1), roles, kept, to_rows, to_cols, words, words.sum(-1))))
+        columns = torch.cat([roles, kept[..., None], to_cols], -1)
+        return cls(*(t.to(device) for t in (rows, rows.sum(-1), roles, kept, columns, to_rows, to_cols, words,
+                                            words.sum(-1))))
 
 
 def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
     """One layer's attention (B×H×N×N) → its S×H×B per-text statistics and the word argmax (B×H×M)."""
     rows, n = masks.rows[:, None, :], masks.n[:, None]
     entropy = (-torch.special.xlogy(attn, attn).sum(-1) * rows).sum(-1) / n
-    shares = ((attn @ masks.roles[:, None]) * rows[..., None]).sum(-2) / n[..., None]  # B×H×3
+    products = attn @ masks.columns[:, None]  # B×H×N×(4+M): A times each column set, in one pass over A
+    shares = (products[..., :3] * rows[..., None]).sum(-2) / n[..., None]  # B×H×3
     self_ = (torch.diagonal(attn, 0, -2, -1) * rows).sum(-1) / n
     pairs = rows[..., 1:]  # the rows (prev) and columns (next) that have a neighbour inside the text
     neighbours = (n - 1).clamp_min(1)
@@ -167,7 +171,7 @@ def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.
     next_ = (torch.diagonal(attn, 1, -2, -1) * pairs).sum(-1) / neighbours
     # reduced = P · nosep_linscale · Q: nosep_linscale's row i is row i over the non-special columns divided by
     # their sum t_i, so reduced = (P / t) · (A · Q), with Q zero on the special columns (no k×k copy of A is made)
-    kept_total = attn @ masks.kept[:, None, :, None]  # B×H×N×1
+    kept_total = products[..., 3:4]  # B×H×N×1
     if bool((kept_total[..., 0] * masks.kept[:, None]).eq(0).logical_and(masks.kept[:, None] > 0).any()):
         # a row with no attention left once the specials go becomes uniform (AttentionViews does the same)
         nosep = attn * masks.kept[:, None, None, :]
@@ -177,8 +181,9 @@ def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.
         reduced = masks.rows_to_words[:, None] @ linscale @ masks.cols_to_words[:, None]
     else:
         scaled = masks.rows_to_words[:, None] / kept_total.clamp_min(torch.finfo(attn.dtype).tiny).transpose(-1, -2)
-        reduced = scaled @ (attn @ masks.cols_to_words[:, None])  # B×H×M×M
-    reduced = reduced.masked_fill(masks.words[:, None, None, :] == 0, -torch.inf)
+        reduced = scaled @ products[..., 4:]  # B×H×M×M
+    # a real word's row sums to 1 over the real words and padding words' columns are 0 (and come after them), so
+    # the argmax never lands on padding
     argmax = reduced.argmax(-1)  # B×H×M, ties to the leftmost word
     steps = (argmax - torch.arange(argmax.shape[-1], device=attn.device)).to(attn.dtype) * masks.words[:, None]
     m = masks.m[:, None]
