@@ -402,3 +402,16 @@ def test_corpus_dashboard_grid_and_its_example_widget_follow_a_click(small):
     assert dash.analysis.text == cs.examples("entropy", 1, 2)[0][1].text and "entropy" in dash.figure.title
     with pytest.raises(traitlets.TraitError, match="stat must be one of"):
         dash.stat = "bogus"
+
+
+def test_a_model_giving_nan_attention_is_a_clear_error_not_a_nan_result(rule_model):
+    _, tok = rule_model
+
+    class Broken(RuleAttention):
+        def forward(self, input_ids, attention_mask, **kw: Any):
+            out = super().forward(input_ids, attention_mask, **kw)
+            out.attentions[0][0, 1, 1, :] = float("nan")
+            return out
+
+    with pytest.raises(tw.ModelError, match="non-finite attention weights on texts 0–1"):
+        tw.corpus_stats(["the cat", "the dog"], model=Broken(len(tok)), tokenizer=tok, progress=False)
