@@ -59,7 +59,7 @@ def throughput(n: int) -> list[Row]:
     corpus = texts(n, tokenizer)
     run_ours = lambda: tw.corpus_stats(corpus, model=model, tokenizer=tokenizer, batch_size=BATCH, progress=False)  # noqa: E731
     times = interleaved({"ours": run_ours, "model": lambda: model_forward(model, tokenizer, corpus)},
-                        repeats=3 if n <= 500 else 2, warmup=0 if n > 500 else 1)
+                        repeats=2, warmup=1 if n <= 64 else 0)
     few = corpus[:min(n, LOOP_TEXTS)]
 
     def loop() -> None:
