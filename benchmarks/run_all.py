@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import capture
 import contributions
+import corpus
 import memory
 import payload
 import time_to_widget
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     p.add_argument("--skip-browser", action="store_true", help="leave out the Chromium measurements")
+    p.add_argument("--corpus", type=int, default=2000, help="texts in the corpus-statistics rows (smallest size: 16)")
     args = p.parse_args(argv)
     start = time.perf_counter()
     rows: list[Row] = []
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
                        + (memory.long_context() if 512 in args.sizes else [])),
                       ("payload", lambda: payload.measure(args.sizes)),
                       ("time to widget", lambda: time_to_widget.measure(args.sizes)),
-                      ("contributions", lambda: contributions.measure(args.sizes))):
+                      ("contributions", lambda: contributions.measure(args.sizes)),
+                      ("corpus", lambda: corpus.measure([args.corpus]))):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run()
     if not args.skip_browser:
