@@ -62,12 +62,6 @@ def test_exported_page_renders_offline_and_responds(exported, open_page, network
 LONG = ("The quick brown fox jumps over the lazy dog while the cat sat on the mat because it was tired and the "
         "salesman gave us a demo of the course .")
 
-# the heatmap canvas has one pixel per cell: its luminance, row-major (what a person sees, darker = more)
-PIXELS = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const out = [];
-  for (let i = 0; i < d.length; i += 4) out.push(0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2]);
-  return {w: c.width, h: c.height, lum: out}; }"""
-
-
 @pytest.fixture(scope="module")
 def long_page(tmp_path_factory):
     import transeasy_widget as tw
@@ -79,44 +73,56 @@ def long_page(tmp_path_factory):
     return a, path
 
 
-def shows(w, values) -> float:
-    """Correlation between how dark each heatmap pixel is and Python's value of that cell (1: a linear ramp)."""
+def off_by(w, values) -> float:
+    """How far the heatmap, read as a person reads it (each cell's colour looked up on its colour bar), is from
+    Python's values: the largest difference over the cells."""
     import numpy as np
 
-    got = w.part(".tw-hm-canvas").evaluate(PIXELS)
-    m = values.shape[0]
-    assert (got["w"], got["h"]) == (m, m)
-    return float(np.corrcoef(-np.asarray(got["lum"]), values.reshape(-1))[0, 1])
+    shown = np.asarray(w.heatmap_values())
+    assert shown.shape == values.shape
+    return float(np.abs(shown - values).max())
+
+
+def eventually(check, seconds: float = 20.0) -> bool:
+    """True once ``check()`` holds (a repaint follows the selection by a frame or two), False after ``seconds``."""
+    import time
+
+    end = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_the_512_token_page_is_small_paints_each_head_and_derives_every_variant(long_page, open_page, network):
     a, path = long_page
     assert path.stat().st_size <= 12.5e6  # MiniLM, 6 × 12, every layer, head and variant
     w = open_page(path.as_uri())
-    w.expect_painted(timeout=60_000, stage=False)
+    w.expect_painted(timeout=60_000)
     raw = a.attentions.raw
-    assert shows(w, raw[0, 0].numpy()) > 0.9
-    assert shows(w, raw[0, 5].numpy()) < shows(w, raw[0, 0].numpy())  # not any head: this one
+    assert off_by(w, raw[0, 0].numpy()) <= 0.02  # the 8-bit page and the colour ramp: within 0.02 of 1
+    assert off_by(w, raw[0, 5].numpy()) > 0.1  # not any head: this one
 
     w.part(".tw-head select").select_option("5")
-    w.page.wait_for_function("c => c.dataset.head === '5' && c.dataset.painted === '1'",
-                             arg=w.part(".tw-hm-canvas").element_handle())
-    assert shows(w, raw[0, 5].numpy()) > 0.9
+    expect(w.root).to_have_attribute("data-head", "5")
+    assert eventually(lambda: off_by(w, raw[0, 5].numpy()) <= 0.02)
 
     # the variants the page derives from the raw attention, against Python's
     for variant in ("nosep_linscale", "reduced", "nosep_softmax_scale"):
         m = len(a.attentions.labels(variant))
         w.part(".tw-variant select").select_option(variant)
-        w.page.wait_for_function("([c, m]) => c.width === m && c.dataset.painted === '1'",
-                                 arg=[w.part(".tw-hm-canvas").element_handle(), m])
-        assert shows(w, a.attentions.get(variant)[0, 5].numpy()) > 0.9, variant
+        w.page.wait_for_function("([c, m]) => c.width === m", arg=[w.part(".tw-hm-canvas").element_handle(), m])
+        expected = a.attentions.get(variant)[0, 5].numpy()
+        assert eventually(lambda expected=expected: off_by(w, expected) <= 0.02), variant
 
     # the stage layers left out are named in the page, and asking for one says how to get it
     missing = w.page.locator(".tw-page-missing")
     expect(missing).to_contain_text("left out")
     # the attention stage (the default) is derived from the raw attention: painted for every layer
+    w.show_panel("stages")
     expect(w.root).to_have_attribute("data-stage", "selfattn_attention")
-    expect(w.part(".tw-stage-canvas")).to_have_attribute("data-painted", "1")
+    assert eventually(lambda: w.ink(".tw-stage-canvas") > 0)
     w.part(".tw-stage-box[data-stage='ffnn_dense_act']").click()
     expect(w.part(".tw-stage-panel")).to_contain_text("not in this page")
     assert not network.errors, network.errors
