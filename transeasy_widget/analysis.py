@@ -94,7 +94,10 @@ class Analysis:
     def verify(self, tolerance: float = TOLERANCE) -> Verification:
         """Per layer, max |manual - model| of the hidden states and the attentions (runs the model once)."""
         t = self.trace
-        return verify(t.manual_hiddens, t.selfattn_attention, t.pipeline_hiddens, t.pipeline_attns, tolerance)
+        hiddens = t.manual_hiddens
+        if "final_norm_hidden" in t:  # a decoder reports its last hidden state after the final norm
+            hiddens = [*hiddens[:-1], t.final_norm_hidden]
+        return verify(hiddens, t.selfattn_attention, t.pipeline_hiddens, t.pipeline_attns, tolerance)
 
     def summary(self) -> str:
         s = self.trace.sizes

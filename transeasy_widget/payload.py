@@ -97,8 +97,8 @@ def stage_slice(a: Any, name: str, layer: int, head: int) -> tuple[torch.Tensor,
         value, dims = value[layer + 1], dims[1:]
     elif stage.per_layer:
         value, dims = value[layer], dims[1:]
-    if stage.per_head:
-        value, dims = value[head], dims[1:]
+    if stage.per_head:  # a key/value-head stage (grouped-query attention): the head that query head reads
+        value, dims = value[stage.head_index(head, a.trace.sizes)], dims[1:]
     t = torch.as_tensor(value).detach().to("cpu", torch.float32)
     if t.ndim > 2:
         raise InputError(f"Stage {name} has no 2-D slice per layer and head (dims {', '.join(stage.dims)}).")

@@ -11,24 +11,26 @@ import torch
 
 from ..stages import STAGES, Stage, absent_reason, by_group, stages_for
 from ..tokens import Encoding
-from . import albert, bert, distilbert, electra, roberta
+from . import albert, bert, distilbert, electra, gpt2, llama, roberta
 
 # model_type → the module that traces it (each has trace, max_tokens, model_inputs, features)
 FAMILIES: dict[str, ModuleType] = {
     "bert": bert, "roberta": roberta, "xlm-roberta": roberta, "distilbert": distilbert, "albert": albert,
-    "electra": electra,
+    "electra": electra, "gpt2": gpt2, "llama": llama, "mistral": llama, "qwen2": llama, "qwen3": llama,
 }
 SUPPORTED: tuple[str, ...] = tuple(FAMILIES)
 
-_PIPELINE = ("pipeline_res", "pipeline_attns", "pipeline_hiddens")
+_PIPELINE = ("pipeline_res", "pipeline_attns", "pipeline_hiddens", "pipeline_logits")
 
 
 def sizes_of(values: dict[str, Any]) -> dict[str, int]:
     """The dimension sizes, read off the traced tensors (never from literals)."""
     layers, heads, n, dh = values["selfattn_query_hidden"].shape
     vocab, e = values["preemb_vocab"].shape
-    return {"L": layers, "H": heads, "n": n, "dh": dh, "d": values["selfattn_contvec_concat"].shape[-1],
-            "f": values["ffnn_dense_hidden"].shape[-1], "V": vocab, "e": e}
+    ffn = values["ffnn_dense_hidden"] if "ffnn_dense_hidden" in values else values["ffnn_gate_hidden"]  # SwiGLU
+    return {"L": layers, "H": heads, "Hkv": values["selfattn_key_hidden"].shape[1], "n": n, "dh": dh,
+            "d": values["manual_hiddens"].shape[-1], "a": values["selfattn_contvec_concat"].shape[-1],
+            "f": ffn.shape[-1], "V": vocab, "e": e}
 
 
 class Trace:
@@ -66,8 +68,10 @@ class Trace:
     def __getitem__(self, name: str) -> Any:
         if name in self._values:
             return self._values[name]
-        if name in _PIPELINE and STAGES[name].exists_in(self.family):
+        if name in _PIPELINE and STAGES[name].exists_in(self.family, self.features):
             res = self.pipeline
+            if name == "pipeline_logits":
+                return res.logits[0]
             return {"pipeline_res": res, "pipeline_attns": res.attentions, "pipeline_hiddens": res.hidden_states}[name]
         raise KeyError(self._missing(name))
 

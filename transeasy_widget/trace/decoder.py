@@ -1,0 +1,381 @@
+"""Pre-norm decoder layers by hand, shared by GPT-2 and the Llama family: pure functions of one layer's input.
+
+``layer_stages(parts, x_l, rope, mask)`` computes every stage of ONE layer from its input X_l (n×d) and
+returns them by registry name without the layer axis, ``next_hidden`` being X_{l+1}; ``final_stages`` the
+final norm and the logits from X_L. They hold no state, so a trace may compute all layers at once
+(``decoder_stages``, writing into L×... buffers) or any one layer again from the residual stream it keeps.
+
+A layer (pre-norm):   h = norm1(X_l);  Q, K, V = h W_Q, h W_K, h W_V  [Qwen3: RMSNorm of each head's Q, K]
+                      [Llama family: Q, K turned by their positions (rotary)];  A = softmax(mask(Q K.T · s))
+                      X_mid = X_l + concat_h(A_h V_kv(h)) W_O;  X_{l+1} = X_mid + FFN(norm2(X_mid))
+with FFN GPT-2's act(h W_1) W_2, or SwiGLU's (act(h W_gate) · h W_up) W_down.
+
+Every operation is the one the model's own code runs, in its order, so the numbers agree to float rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .buffers import stage_buffer
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class DecoderLayerParts:
+    """Where one decoder layer keeps its pieces, whatever the family calls them."""
+
+    norm1: nn.Module  # LayerNorm (GPT-2) or RMSNorm (Llama family), before attention
+    norm2: nn.Module  # before the feed-forward layer
+    attn_out: nn.Module  # nn.Linear or GPT-2's Conv1D (in × out)
+    ffn_out: nn.Module  # GPT-2's c_proj, SwiGLU's down_proj
+    act: Callable[[Tensor], Tensor]
+    heads: int
+    kv_heads: int
+    head_dim: int
+    scaling: float
+    window: int | None = None  # sliding window: a query sees its last `window` keys (itself included)
+    # Q, K, V: three projections (Llama family) or one fused Conv1D of 3·d outputs (GPT-2's c_attn)
+    query: nn.Module | None = None
+    key: nn.Module | None = None
+    value: nn.Module | None = None
+    fused_qkv: nn.Module | None = None
+    q_norm: nn.Module | None = None  # Qwen3's RMSNorm of each head's query / key
+    k_norm: nn.Module | None = None
+    ffn_in: nn.Module | None = None  # GPT-2's c_fc
+    gate: nn.Module | None = None  # SwiGLU
+    up: nn.Module | None = None
+
+    @property
+    def gated(self) -> bool:
+        return self.gate is not None
+
+    @property
+    def group(self) -> int:
+        """How many query heads share one key/value head."""
+        return self.heads // self.kv_heads
+
+    @property
+    def ffn_size(self) -> int:
+        module = self.gate if self.gate is not None else self.ffn_in
+        return _out_features(module)
+
+
+def param(module: nn.Module, name: str) -> Tensor:
+    """A parameter of a module, detached (a view of the model's weight, not a copy)."""
+    value: Tensor = getattr(module, name)
+    return value.detach()
+
+
+def _out_features(module: Any) -> int:
+    return int(module.out_features) if isinstance(module, nn.Linear) else int(module.nf)  # Conv1D: nf outputs
+
+
+def project(x: Tensor, module: nn.Module) -> Tensor:
+    """x (n×in) through an nn.Linear or a Conv1D (GPT-2's, weight stored in × out), as its own forward does."""
+    if isinstance(module, nn.Linear):
+        return F.linear(x, module.weight, module.bias)
+    return torch.addmm(module.bias, x, module.weight)  # type: ignore[arg-type]
+
+
+def norm_eps(norm: nn.Module) -> float:
+    eps = getattr(norm, "variance_epsilon", None)
+    return float(eps if eps is not None else norm.eps)  # type: ignore[arg-type]
+
+
+def normalize(x: Tensor, norm: nn.Module) -> tuple[Tensor, Tensor]:
+    """(norm(x), scale): LayerNorm or RMSNorm over the last axis, and what each row is divided by."""
+    eps = norm_eps(norm)
+    if isinstance(norm, nn.LayerNorm):
+        scale = torch.sqrt(x.var(-1, unbiased=False) + eps)
+        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, eps), scale
+    # RMSNorm, as LlamaRMSNorm (and Mistral's, Qwen2's, Qwen3's) computes it
+    variance = x.to(torch.float32).pow(2).mean(-1, keepdim=True)
+    normed = param(norm, "weight") * (x * torch.rsqrt(variance + eps)).to(x.dtype)
+    return normed, torch.sqrt(variance + eps).squeeze(-1).to(x.dtype)
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotary position embedding of heads × n × dh vectors by the n × dh angle tables."""
+    return (x * cos) + (rotate_half(x) * sin)
+
+
+def causal_mask(n: int, window: int | None, device: torch.device | str = "cpu") -> Tensor:
+    """n×n, True where query i may attend to key j: j <= i, and i - j < window with a sliding window."""
+    i = torch.arange(n, device=device)[:, None]
+    j = torch.arange(n, device=device)[None, :]
+    allowed = j <= i
+    return allowed & (i - j < window) if window is not None else allowed
+
+
+def kv_heads_of(heads: int, kv_heads: int) -> Tensor:
+    """The key/value head each query head reads: h // (H / Hkv) (repeat_kv's order)."""
+    return torch.arange(heads) // (heads // kv_heads)
+
+
+def _buffer(out: Mapping[str, Tensor] | None, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    found = out.get(name) if out else None
+    return found if found is not None else like.new_empty(shape)
+
+
+def _put(out: Mapping[str, Tensor] | None, name: str, value: Tensor) -> Tensor:
+    """The value, copied into the caller's buffer where it gave one (the buffer is then the stage)."""
+    found = out.get(name) if out else None
+    if found is None:
+        return value
+    found.copy_(value)
+    return found
+
+
+def layer_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None, mask: Tensor,
+                 out: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+    """Every stage of one decoder layer from its input x = X_l (n×d), by registry name (no layer axis).
+
+    ``rope``: the (cos, sin) tables (n×dh) of the Llama family, None for GPT-2; ``mask``: n×n, True where a
+    query may attend. ``out``: optional buffers by stage name (the per-layer slices of a trace's L×... stages)
+    to write into instead of allocating; ``next_hidden`` (X_{l+1}) is ``addnorm2_add_hidden``.
+    """
+    n = x.shape[0]
+    heads, kv, dh = p.heads, p.kv_heads, p.head_dim
+    s: dict[str, Tensor] = {}
+    normed, scale = normalize(x, p.norm1)
+    s["selfattn_norm_scale"] = _put(out, "selfattn_norm_scale", scale)
+    s["selfattn_norm_hidden"] = h = _put(out, "selfattn_norm_hidden", normed)
+
+    if p.fused_qkv is not None:  # GPT-2: one Conv1D, split in three column blocks
+        q, k, v = project(h, p.fused_qkv).split(heads * dh, dim=1)
+    else:
+        assert p.query is not None and p.key is not None and p.value is not None
+        q, k, v = project(h, p.query), project(h, p.key), project(h, p.value)
+    # heads × n × dh views of the token-major n × (heads·dh) projections, as the model's .view().transpose()
+    q = _put(out, "selfattn_query_hidden", q.view(n, heads, dh).transpose(0, 1))
+    k = _put(out, "selfattn_key_hidden", k.view(n, kv, dh).transpose(0, 1))
+    v = _put(out, "selfattn_value_hidden", v.view(n, kv, dh).transpose(0, 1))
+    s.update(selfattn_query_hidden=q, selfattn_key_hidden=k, selfattn_value_hidden=v)
+    if p.q_norm is not None and p.k_norm is not None:  # Qwen3: RMSNorm over each head's dh
+        q = s["selfattn_query_norm_hidden"] = _put(out, "selfattn_query_norm_hidden", normalize(q, p.q_norm)[0])
+        k = s["selfattn_key_norm_hidden"] = _put(out, "selfattn_key_norm_hidden", normalize(k, p.k_norm)[0])
+    if rope is not None:
+        cos, sin = rope
+        q = s["selfattn_query_rot_hidden"] = _put(out, "selfattn_query_rot_hidden", rotate(q, cos, sin))
+        k = s["selfattn_key_rot_hidden"] = _put(out, "selfattn_key_rot_hidden", rotate(k, cos, sin))
+    if p.group > 1:  # grouped-query attention: each query head reads its key/value head (repeat_kv)
+        index = kv_heads_of(heads, kv).to(x.device)
+        k_read, v_read = k.index_select(0, index), v.index_select(0, index)
+    else:
+        k_read, v_read = k, v
+
+    qkt = torch.matmul(q, k_read.transpose(1, 2), out=_buffer(out, "selfattn_qkt_hidden", (heads, n, n), x))
+    scaled = torch.mul(qkt, p.scaling, out=_buffer(out, "selfattn_qkt_scale_hidden", (heads, n, n), x))
+    masked = _buffer(out, "selfattn_qkt_scale_masked_hidden", (heads, n, n), x)
+    masked.copy_(scaled).masked_fill_(~mask, float("-inf"))
+    attention = torch.softmax(masked, -1, out=_buffer(out, "selfattn_attention", (heads, n, n), x))
+    concat = _buffer(out, "selfattn_contvec_concat", (n, heads * dh), x)
+    contvec = concat.view(n, heads, dh).transpose(0, 1)
+    contvec.copy_(torch.matmul(attention, v_read))
+    s.update(selfattn_qkt_hidden=qkt, selfattn_qkt_scale_hidden=scaled, selfattn_qkt_scale_masked_hidden=masked,
+             selfattn_qkt_scale_soft_hidden=attention, selfattn_attention=attention, selfattn_contvec=contvec,
+             selfattn_contvec_concat=concat)
+
+    dense1 = s["addnorm1_dense_hidden"] = _put(out, "addnorm1_dense_hidden", project(concat, p.attn_out))
+    mid = s["addnorm1_add_hidden"] = _put(out, "addnorm1_add_hidden", x + dense1)
+    normed2, scale2 = normalize(mid, p.norm2)
+    s["ffnn_norm_scale"] = _put(out, "ffnn_norm_scale", scale2)
+    h2 = s["ffnn_norm_hidden"] = _put(out, "ffnn_norm_hidden", normed2)
+    if p.gate is not None and p.up is not None:
+        gate = s["ffnn_gate_hidden"] = _put(out, "ffnn_gate_hidden", project(h2, p.gate))
+        gate_act = s["ffnn_gate_act"] = _put(out, "ffnn_gate_act", p.act(gate))
+        up = s["ffnn_up_hidden"] = _put(out, "ffnn_up_hidden", project(h2, p.up))
+        inner = s["ffnn_glu_hidden"] = _put(out, "ffnn_glu_hidden", gate_act * up)
+    else:
+        assert p.ffn_in is not None
+        pre = s["ffnn_dense_hidden"] = _put(out, "ffnn_dense_hidden", project(h2, p.ffn_in))
+        inner = s["ffnn_dense_act"] = _put(out, "ffnn_dense_act", p.act(pre))
+    dense2 = s["addnorm2_dense_hidden"] = _put(out, "addnorm2_dense_hidden", project(inner, p.ffn_out))
+    s["addnorm2_add_hidden"] = s["next_hidden"] = _put(out, "addnorm2_add_hidden", mid + dense2)
+    return s
+
+
+def final_stages(norm: nn.Module, unembed: tuple[Tensor, Tensor | None] | None, x_last: Tensor) -> dict[str, Tensor]:
+    """The final norm of X_L and, where the model has an unembedding (weight V×d, bias), the next-token logits."""
+    normed, scale = normalize(x_last, norm)
+    values = {"final_norm_scale": scale, "final_norm_hidden": normed}
+    if unembed is not None:
+        values["final_logits"] = F.linear(normed, *unembed)
+    return values
+
+
+# the per-layer stages a trace stores, in a buffer of the layer's shape (token-major where the stage is a
+# per-head view of one: Q, K, V and the context vectors are heads × n × dh views of n × heads·dh rows)
+_TOKEN_MAJOR = {"selfattn_query_hidden": "H", "selfattn_key_hidden": "Hkv", "selfattn_value_hidden": "Hkv",
+                "selfattn_query_norm_hidden": "H", "selfattn_key_norm_hidden": "Hkv",
+                "selfattn_query_rot_hidden": "H", "selfattn_key_rot_hidden": "Hkv", "selfattn_contvec": "H"}
+
+
+def decoder_stages(x0: Tensor, parts: Sequence[DecoderLayerParts], rope: tuple[Tensor, Tensor] | None,
+                   masks: Sequence[Tensor]) -> dict[str, Any]:
+    """Every activation stage of every layer, each in one L×... buffer, and the hidden states X_0..X_L.
+
+    ``masks[l]``: layer l's n×n mask. The per-head stages are views of token-major buffers; ``addnorm2_add_hidden``
+    is a view of ``manual_hiddens``; ``selfattn_attention`` is ``selfattn_qkt_scale_soft_hidden``.
+    """
+    n, d = x0.shape
+    first = parts[0]
+    layers, heads, kv, dh, f = len(parts), first.heads, first.kv_heads, first.head_dim, first.ffn_size
+    count = {"H": heads, "Hkv": kv}
+
+    def new(*shape: int) -> Tensor:
+        return stage_buffer(shape, x0.dtype, x0.device)
+
+    hiddens = new(layers + 1, n, d)
+    hiddens[0] = x0
+    shapes: dict[str, tuple[int, ...]] = {
+        "selfattn_norm_scale": (n,), "selfattn_norm_hidden": (n, d),
+        "selfattn_qkt_hidden": (heads, n, n), "selfattn_qkt_scale_hidden": (heads, n, n),
+        "selfattn_qkt_scale_masked_hidden": (heads, n, n), "selfattn_attention": (heads, n, n),
+        "selfattn_contvec_concat": (n, heads * dh), "addnorm1_dense_hidden": (n, d), "addnorm1_add_hidden": (n, d),
+        "ffnn_norm_scale": (n,), "ffnn_norm_hidden": (n, d), "addnorm2_dense_hidden": (n, d),
+    }
+    shapes.update(dict.fromkeys(("ffnn_gate_hidden", "ffnn_gate_act", "ffnn_up_hidden", "ffnn_glu_hidden")
+                                if first.gated else ("ffnn_dense_hidden", "ffnn_dense_act"), (n, f)))
+    token_major = [name for name in _TOKEN_MAJOR if name != "selfattn_contvec"
+                   and (name not in ("selfattn_query_norm_hidden", "selfattn_key_norm_hidden") or first.q_norm is not None)
+                   and (name not in ("selfattn_query_rot_hidden", "selfattn_key_rot_hidden") or rope is not None)]
+    buffers = {name: new(layers, *shape) for name, shape in shapes.items()}
+    rows = {name: new(layers, n, count[_TOKEN_MAJOR[name]] * dh) for name in token_major}
+
+    def per_head(t: Tensor) -> Tensor:  # L × n × (heads·dh) → L × heads × n × dh (a view)
+        return t.view(layers, n, -1, dh).permute(0, 2, 1, 3)
+
+    stacked = {**buffers, **{name: per_head(t) for name, t in rows.items()}}
+    for layer, p in enumerate(parts):
+        out = {name: t[layer] for name, t in stacked.items()}
+        out["addnorm2_add_hidden"] = hiddens[layer + 1]
+        layer_stages(p, hiddens[layer], rope, masks[layer], out)
+
+    return {**stacked, "selfattn_qkt_scale_soft_hidden": buffers["selfattn_attention"],
+            "selfattn_contvec": per_head(buffers["selfattn_contvec_concat"]),
+            "addnorm2_add_hidden": hiddens[1:], "manual_hiddens": hiddens}
+
+
+def linear_weight(module: nn.Module) -> Tensor:
+    """The weight in nn.Linear's layout (out × in), a view: GPT-2's Conv1D stores it in × out."""
+    w = param(module, "weight")
+    return w if isinstance(module, nn.Linear) else w.t()
+
+
+def linear_bias(module: nn.Module) -> Tensor:
+    """The bias, or zeros where the module has none."""
+    if module.bias is not None:
+        return param(module, "bias")
+    w = module.weight
+    return torch.zeros(_out_features(module), dtype=w.dtype, device=w.device)
+
+
+def weight_views(p: DecoderLayerParts) -> dict[str, Tensor]:
+    """One layer's weight stages: views of its parameters in the registry's layouts (per head, or in × out)."""
+    heads, kv, dh = p.heads, p.kv_heads, p.head_dim
+    views: dict[str, Tensor] = {}
+    if p.fused_qkv is not None:
+        weights = linear_weight(p.fused_qkv).split(heads * dh, dim=0)
+        biases = linear_bias(p.fused_qkv).split(heads * dh, dim=0)
+    else:
+        modules = (p.query, p.key, p.value)
+        weights = tuple(linear_weight(m) for m in modules)  # type: ignore[arg-type]
+        biases = tuple(linear_bias(m) for m in modules)  # type: ignore[arg-type]
+    for name, w, b, count in zip(("query", "key", "value"), weights, biases, (heads, kv, kv), strict=True):
+        views[f"selfattn_{name}_weight"] = w.view(count, dh, w.shape[-1])
+        views[f"selfattn_{name}_bias"] = b.view(count, dh)
+    for prefix, norm in (("selfattn", p.norm1), ("ffnn", p.norm2)):
+        views[f"{prefix}_norm_weight"] = param(norm, "weight")
+        if isinstance(norm, nn.LayerNorm):
+            views[f"{prefix}_norm_bias"] = norm.bias.detach()
+    if p.q_norm is not None and p.k_norm is not None:
+        views["selfattn_query_norm_weight"] = param(p.q_norm, "weight")
+        views["selfattn_key_norm_weight"] = param(p.k_norm, "weight")
+    dense = {"addnorm1_dense": p.attn_out, "addnorm2_dense": p.ffn_out}
+    dense.update({"ffnn_gate": p.gate, "ffnn_up": p.up} if p.gated else {"ffnn_dense": p.ffn_in})  # type: ignore[dict-item]
+    for prefix, module in dense.items():
+        views[f"{prefix}_weight"] = linear_weight(module).t()  # in × out, as TransEasy stores dense weights
+        views[f"{prefix}_bias"] = linear_bias(module)
+    return views
+
+
+def weight_stages(parts: Sequence[DecoderLayerParts]) -> dict[str, Any]:
+    from .encoder import LayerStack
+
+    per_layer = [weight_views(p) for p in parts]
+    return {name: LayerStack([views[name] for views in per_layer]) for name in per_layer[0]}
+
+
+def check_single_text(enc: Any, model: Any) -> None:
+    """A causal language model reads one text: a pair has no meaning for it (no segments, no separator)."""
+    from ..errors import InputError
+
+    if enc.text_pair is not None:
+        raise InputError(
+            f"{type(model).__name__} is a decoder: it reads one text left to right, with no segments and no "
+            "separator, so a pair of texts has no meaning for it. Pass one text (join the two yourself if you "
+            "want them read as one: tw.analyze(text + ' ' + text_pair, model=...)).")
+
+
+def unembedding(model: Any, word_embeddings: nn.Embedding) -> tuple[Tensor, Tensor | None] | None:
+    """The (weight V×d, bias) that turns the final hidden state into logits: the LM head of a task model, or the
+    word embeddings where a bare model ties them to it; None where the model has neither."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if isinstance(head, nn.Linear):
+        return head.weight, head.bias
+    if getattr(model.config, "tie_word_embeddings", False):
+        return word_embeddings.weight, None
+    return None
+
+
+def decoder_features(model: Any, word_embeddings: nn.Embedding) -> frozenset[str]:
+    found = set()
+    if unembedding(model, word_embeddings) is not None:
+        found.add("unembedding")
+    if isinstance(getattr(model, "get_output_embeddings", lambda: None)(), nn.Linear):
+        found.add("lm_head")
+    return frozenset(found)
+
+
+def trace_decoder(x0: Tensor, parts: Sequence[DecoderLayerParts], rope: tuple[Tensor, Tensor] | None,
+                  masks: Sequence[Tensor], final_norm: nn.Module,
+                  unembed: tuple[Tensor, Tensor | None] | None) -> dict[str, Any]:
+    """Every stage after the embeddings: the layers, the final norm and logits, the masks and the weight views."""
+    from .encoder import LayerStack
+
+    values = decoder_stages(x0, parts, rope, masks)
+    values.update(final_stages(final_norm, unembed, values["manual_hiddens"][-1]))
+    values.update(weight_stages(parts))
+    values["selfattn_mask"] = LayerStack(masks)  # layers with the same window share one n×n mask
+    values["final_norm_weight"] = param(final_norm, "weight")
+    if isinstance(final_norm, nn.LayerNorm):
+        values["final_norm_bias"] = final_norm.bias.detach()
+    if unembed is not None:
+        values["final_unembed_weight"] = unembed[0].detach().t()
+    if rope is not None:
+        values["selfattn_rope_cos"], values["selfattn_rope_sin"] = rope
+        values["selfattn_kv_head"] = kv_heads_of(parts[0].heads, parts[0].kv_heads)
+    return values
+
+
+def masks_for(parts: Sequence[DecoderLayerParts], n: int, device: torch.device) -> list[Tensor]:
+    """Each layer's n×n mask; layers with the same window share one tensor."""
+    by_window: dict[int | None, Tensor] = {}
+    for p in parts:
+        if p.window not in by_window:
+            by_window[p.window] = causal_mask(n, p.window, device)
+    return [by_window[p.window] for p in parts]
