@@ -15,6 +15,7 @@ from .words import Alignment, align, check_on_mismatch
 if TYPE_CHECKING:
     from .attention import AttentionViews, HiddenStates
     from .headstats import HeadStats
+    from .logit_lens import LogitLens
     from .viz import Viz
 
 
@@ -98,6 +99,13 @@ class Analysis:
         if "final_norm_hidden" in t:  # a decoder reports its last hidden state after the final norm
             hiddens = [*hiddens[:-1], t.final_norm_hidden]
         return verify(hiddens, t.selfattn_attention, t.pipeline_hiddens, t.pipeline_attns, tolerance)
+
+    def logit_lens(self, k: int = 5) -> LogitLens:
+        """Each hidden state read out as the model reads its last: the top-k next tokens (decoders: final norm and
+        unembedding; encoders: the MLM head of a …ForMaskedLM) and their probabilities, per layer and position."""
+        from .logit_lens import logit_lens
+
+        return logit_lens(self, k)
 
     def summary(self) -> str:
         s = self.trace.sizes
