@@ -7,6 +7,8 @@ With A the raw piece-level attention (L×H×n×n, rows sum to 1) and rows i = 0.
 - ``sep``: mean over rows of the attention to every other special piece ([SEP]s, ``</s>``s) together.
 - ``punct``: mean over rows of the attention to punctuation pieces (the characters a piece covers in the
   text are all Unicode punctuation, category P*).
+- ``bos``: mean over rows i = 1..n-1 of A[i, 0], the attention to the first piece (BOS: the sink of causal
+  models; [CLS] in encoders). See ``induction.bos_share``.
 - ``self``: mean over rows of A[i, i].
 - ``prev``: mean over rows i = 1..n-1 of A[i, i-1] (the rows that have a previous token).
 - ``next``: mean over rows i = 0..n-2 of A[i, i+1].
@@ -33,6 +35,7 @@ import torch
 
 from .attention import AttentionViews
 from .errors import InputError
+from .induction import bos_share
 from .tokens import Encoding
 
 DESCRIPTIONS: dict[str, str] = {
@@ -40,6 +43,7 @@ DESCRIPTIONS: dict[str, str] = {
     "cls": "mean share of attention to [CLS] (<s>)",
     "sep": "mean share of attention to [SEP] (</s>) pieces",
     "punct": "mean share of attention to punctuation pieces",
+    "bos": "mean share of attention to the first piece (BOS, the sink of causal models), rows 1..n-1",
     "self": "mean share of attention to the token itself",
     "prev": "mean share of attention to the previous token",
     "next": "mean share of attention to the next token",
@@ -126,6 +130,7 @@ class HeadStats:
             "cls": lambda: share_to(attn, cls),
             "sep": lambda: share_to(attn, sep),
             "punct": lambda: share_to(attn, punctuation_pieces(enc)),
+            "bos": lambda: bos_share(attn),
             "self": lambda: diagonal_share(attn, 0),
             "prev": lambda: diagonal_share(attn, -1),
             "next": lambda: diagonal_share(attn, 1),
