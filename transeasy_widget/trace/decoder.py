@@ -78,11 +78,15 @@ def _out_features(module: Any) -> int:
     return int(module.out_features) if isinstance(module, nn.Linear) else int(module.nf)  # Conv1D: nf outputs
 
 
-def project(x: Tensor, module: nn.Module) -> Tensor:
-    """x (n×in) through an nn.Linear or a Conv1D (GPT-2's, weight stored in × out), as its own forward does."""
-    if isinstance(module, nn.Linear):
-        return F.linear(x, module.weight, module.bias)
-    return torch.addmm(module.bias, x, module.weight)  # type: ignore[arg-type]
+def project(x: Tensor, module: nn.Module, out: Tensor | None = None) -> Tensor:
+    """x (n×in) through an nn.Linear or a Conv1D (GPT-2's, weight stored in × out), into ``out`` where given.
+
+    addmm (mm without a bias) is what F.linear and Conv1D run for these shapes: the model's own numbers.
+    """
+    weight = module.weight if not isinstance(module, nn.Linear) else module.weight.t()
+    if module.bias is None:
+        return torch.mm(x, weight, out=out)  # type: ignore[arg-type]
+    return torch.addmm(module.bias, x, weight, out=out)  # type: ignore[arg-type]
 
 
 def norm_eps(norm: nn.Module) -> float:
@@ -107,9 +111,10 @@ def rotate_half(x: Tensor) -> Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotary position embedding of heads × n × dh vectors by the n × dh angle tables."""
-    return (x * cos) + (rotate_half(x) * sin)
+def rotate(x: Tensor, cos: Tensor, sin: Tensor, out: Tensor | None = None) -> Tensor:
+    """Rotary position embedding of heads × n × dh vectors by the n × dh angle tables: x·cos + rotate_half(x)·sin."""
+    result = torch.mul(x, cos, out=out) if out is not None else x * cos
+    return result.add_(rotate_half(x) * sin)  # the same two roundings as (x·cos) + (rotate_half(x)·sin)
 
 
 def causal_mask(n: int, window: int | None, device: torch.device | str = "cpu") -> Tensor:
@@ -139,38 +144,49 @@ def _put(out: Mapping[str, Tensor] | None, name: str, value: Tensor) -> Tensor:
     return found
 
 
+def _heads(rows: Tensor, dh: int) -> Tensor:
+    """n × (heads·dh) rows → heads × n × dh (a view), as the model's .view(...).transpose(1, 2)."""
+    return rows.view(rows.shape[0], -1, dh).transpose(0, 1)
+
+
 def layer_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None, mask: Tensor,
                  out: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
     """Every stage of one decoder layer from its input x = X_l (n×d), by registry name (no layer axis).
 
     ``rope``: the (cos, sin) tables (n×dh) of the Llama family, None for GPT-2; ``mask``: n×n, True where a
     query may attend. ``out``: optional buffers by stage name (the per-layer slices of a trace's L×... stages)
-    to write into instead of allocating; ``next_hidden`` (X_{l+1}) is ``addnorm2_add_hidden``.
+    to write into instead of allocating; for the per-head stages of Q, K, V (and their normalised and rotated
+    forms) the token-major n × (heads·dh) rows they are views of. ``next_hidden`` (X_{l+1}) is
+    ``addnorm2_add_hidden``.
     """
-    n = x.shape[0]
+    n, d = x.shape
     heads, kv, dh = p.heads, p.kv_heads, p.head_dim
     s: dict[str, Tensor] = {}
     normed, scale = normalize(x, p.norm1)
     s["selfattn_norm_scale"] = _put(out, "selfattn_norm_scale", scale)
     s["selfattn_norm_hidden"] = h = _put(out, "selfattn_norm_hidden", normed)
 
+    # Q, K, V and their normalised and rotated forms live in token-major n × (heads·dh) rows; the stages are
+    # their heads × n × dh views (``out`` gives the rows)
+    rows = {name: _buffer(out, name, (n, count * dh), x) for name, count in (
+        ("selfattn_query_hidden", heads), ("selfattn_key_hidden", kv), ("selfattn_value_hidden", kv))}
     if p.fused_qkv is not None:  # GPT-2: one Conv1D, split in three column blocks
-        q, k, v = project(h, p.fused_qkv).split(heads * dh, dim=1)
+        for name, part in zip(rows, project(h, p.fused_qkv).split(heads * dh, dim=1), strict=True):
+            rows[name].copy_(part)
     else:
-        assert p.query is not None and p.key is not None and p.value is not None
-        q, k, v = project(h, p.query), project(h, p.key), project(h, p.value)
-    # heads × n × dh views of the token-major n × (heads·dh) projections, as the model's .view().transpose()
-    q = _put(out, "selfattn_query_hidden", q.view(n, heads, dh).transpose(0, 1))
-    k = _put(out, "selfattn_key_hidden", k.view(n, kv, dh).transpose(0, 1))
-    v = _put(out, "selfattn_value_hidden", v.view(n, kv, dh).transpose(0, 1))
+        for name, module in zip(rows, (p.query, p.key, p.value), strict=True):
+            project(h, module, out=rows[name])  # type: ignore[arg-type]
+    q, k, v = (_heads(t, dh) for t in rows.values())
     s.update(selfattn_query_hidden=q, selfattn_key_hidden=k, selfattn_value_hidden=v)
     if p.q_norm is not None and p.k_norm is not None:  # Qwen3: RMSNorm over each head's dh
-        q = s["selfattn_query_norm_hidden"] = _put(out, "selfattn_query_norm_hidden", normalize(q, p.q_norm)[0])
-        k = s["selfattn_key_norm_hidden"] = _put(out, "selfattn_key_norm_hidden", normalize(k, p.k_norm)[0])
+        for name, norm, count in (("selfattn_query_norm_hidden", p.q_norm, heads), ("selfattn_key_norm_hidden", p.k_norm, kv)):
+            target = _heads(_buffer(out, name, (n, count * dh), x), dh)
+            s[name] = target.copy_(normalize(s[name.replace("_norm", "")], norm)[0])
+        q, k = s["selfattn_query_norm_hidden"], s["selfattn_key_norm_hidden"]
     if rope is not None:
         cos, sin = rope
-        q = s["selfattn_query_rot_hidden"] = _put(out, "selfattn_query_rot_hidden", rotate(q, cos, sin))
-        k = s["selfattn_key_rot_hidden"] = _put(out, "selfattn_key_rot_hidden", rotate(k, cos, sin))
+        q = s["selfattn_query_rot_hidden"] = rotate(q, cos, sin, _heads(_buffer(out, "selfattn_query_rot_hidden", (n, heads * dh), x), dh))
+        k = s["selfattn_key_rot_hidden"] = rotate(k, cos, sin, _heads(_buffer(out, "selfattn_key_rot_hidden", (n, kv * dh), x), dh))
     if p.group > 1:  # grouped-query attention: each query head reads its key/value head (repeat_kv)
         index = kv_heads_of(heads, kv).to(x.device)
         k_read, v_read = k.index_select(0, index), v.index_select(0, index)
@@ -180,7 +196,7 @@ def layer_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | 
     qkt = torch.matmul(q, k_read.transpose(1, 2), out=_buffer(out, "selfattn_qkt_hidden", (heads, n, n), x))
     scaled = torch.mul(qkt, p.scaling, out=_buffer(out, "selfattn_qkt_scale_hidden", (heads, n, n), x))
     masked = _buffer(out, "selfattn_qkt_scale_masked_hidden", (heads, n, n), x)
-    masked.copy_(scaled).masked_fill_(~mask, float("-inf"))
+    torch.where(mask, scaled, scaled.new_tensor(float("-inf")), out=masked)
     attention = torch.softmax(masked, -1, out=_buffer(out, "selfattn_attention", (heads, n, n), x))
     concat = _buffer(out, "selfattn_contvec_concat", (n, heads * dh), x)
     contvec = concat.view(n, heads, dh).transpose(0, 1)
@@ -189,22 +205,23 @@ def layer_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | 
              selfattn_qkt_scale_soft_hidden=attention, selfattn_attention=attention, selfattn_contvec=contvec,
              selfattn_contvec_concat=concat)
 
-    dense1 = s["addnorm1_dense_hidden"] = _put(out, "addnorm1_dense_hidden", project(concat, p.attn_out))
-    mid = s["addnorm1_add_hidden"] = _put(out, "addnorm1_add_hidden", x + dense1)
+    dense1 = s["addnorm1_dense_hidden"] = project(concat, p.attn_out, _buffer(out, "addnorm1_dense_hidden", (n, d), x))
+    mid = s["addnorm1_add_hidden"] = torch.add(x, dense1, out=_buffer(out, "addnorm1_add_hidden", (n, d), x))
     normed2, scale2 = normalize(mid, p.norm2)
     s["ffnn_norm_scale"] = _put(out, "ffnn_norm_scale", scale2)
     h2 = s["ffnn_norm_hidden"] = _put(out, "ffnn_norm_hidden", normed2)
+    f = p.ffn_size
     if p.gate is not None and p.up is not None:
-        gate = s["ffnn_gate_hidden"] = _put(out, "ffnn_gate_hidden", project(h2, p.gate))
+        gate = s["ffnn_gate_hidden"] = project(h2, p.gate, _buffer(out, "ffnn_gate_hidden", (n, f), x))
         gate_act = s["ffnn_gate_act"] = _put(out, "ffnn_gate_act", p.act(gate))
-        up = s["ffnn_up_hidden"] = _put(out, "ffnn_up_hidden", project(h2, p.up))
-        inner = s["ffnn_glu_hidden"] = _put(out, "ffnn_glu_hidden", gate_act * up)
+        up = s["ffnn_up_hidden"] = project(h2, p.up, _buffer(out, "ffnn_up_hidden", (n, f), x))
+        inner = s["ffnn_glu_hidden"] = torch.mul(gate_act, up, out=_buffer(out, "ffnn_glu_hidden", (n, f), x))
     else:
         assert p.ffn_in is not None
-        pre = s["ffnn_dense_hidden"] = _put(out, "ffnn_dense_hidden", project(h2, p.ffn_in))
+        pre = s["ffnn_dense_hidden"] = project(h2, p.ffn_in, _buffer(out, "ffnn_dense_hidden", (n, f), x))
         inner = s["ffnn_dense_act"] = _put(out, "ffnn_dense_act", p.act(pre))
-    dense2 = s["addnorm2_dense_hidden"] = _put(out, "addnorm2_dense_hidden", project(inner, p.ffn_out))
-    s["addnorm2_add_hidden"] = s["next_hidden"] = _put(out, "addnorm2_add_hidden", mid + dense2)
+    dense2 = s["addnorm2_dense_hidden"] = project(inner, p.ffn_out, _buffer(out, "addnorm2_dense_hidden", (n, d), x))
+    s["addnorm2_add_hidden"] = s["next_hidden"] = torch.add(mid, dense2, out=_buffer(out, "addnorm2_add_hidden", (n, d), x))
     return s
 
 
@@ -259,13 +276,12 @@ def decoder_stages(x0: Tensor, parts: Sequence[DecoderLayerParts], rope: tuple[T
     def per_head(t: Tensor) -> Tensor:  # L × n × (heads·dh) → L × heads × n × dh (a view)
         return t.view(layers, n, -1, dh).permute(0, 2, 1, 3)
 
-    stacked = {**buffers, **{name: per_head(t) for name, t in rows.items()}}
     for layer, p in enumerate(parts):
-        out = {name: t[layer] for name, t in stacked.items()}
+        out = {name: t[layer] for name, t in (*buffers.items(), *rows.items())}
         out["addnorm2_add_hidden"] = hiddens[layer + 1]
         layer_stages(p, hiddens[layer], rope, masks[layer], out)
 
-    return {**stacked, "selfattn_qkt_scale_soft_hidden": buffers["selfattn_attention"],
+    return {**buffers, **{name: per_head(t) for name, t in rows.items()}, "selfattn_qkt_scale_soft_hidden": buffers["selfattn_attention"],
             "selfattn_contvec": per_head(buffers["selfattn_contvec_concat"]),
             "addnorm2_add_hidden": hiddens[1:], "manual_hiddens": hiddens}
 
