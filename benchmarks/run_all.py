@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture
+import decoders
 import memory
 import payload
 import time_to_widget
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
                       ("memory", lambda: memory.measure(args.sizes, ["minilm", "bert-base"])
                        + memory.measure([512] if 512 in args.sizes else [max(args.sizes)], ["bert-large"])),
                       ("payload", lambda: payload.measure(args.sizes)),
-                      ("time to widget", lambda: time_to_widget.measure(args.sizes))):
+                      ("time to widget", lambda: time_to_widget.measure(args.sizes)),
+                      ("decoders", lambda: decoders.measure([n for n in args.sizes if n in decoders.SIZES]
+                                                            or args.sizes[:1]))):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run()
     if not args.skip_browser:

@@ -11,7 +11,7 @@ import pytest
 BENCH = Path(__file__).parents[1] / "benchmarks"
 
 
-@pytest.mark.parametrize("script", ["capture", "memory", "payload", "time_to_widget", "browser"])
+@pytest.mark.parametrize("script", ["capture", "memory", "payload", "time_to_widget", "browser", "decoders"])
 def test_benchmark_script_runs_at_the_smallest_size(script):
     out = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), "--sizes", "16"], capture_output=True,
                          text=True, timeout=600)
