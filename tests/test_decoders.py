@@ -333,3 +333,29 @@ def test_the_real_smollm2_offline(smol):
     check_parity(smol)
     top = smol.tokenizer.convert_ids_to_tokens(t.final_logits[-1].topk(3).indices.tolist())
     assert top[0] == "ĠParis"
+
+
+def test_summary_and_every_stage_reply_of_a_decoder(tok):
+    import json
+
+    from transeasy_widget.payload import answer
+
+    a = tw.analyze(TEXT, model=llama_like("qwen3", len(tok)), tokenizer=tok)
+    summary = a.summary()
+    assert "3 heads sharing 1 key/value heads" in summary and "final_logits" in summary
+    for stage in a.trace.stages:
+        for head in (0, 2):  # query head 2 reads key/value head 0
+            content, buffers = answer(a, {"type": "request", "id": 1, "what": "stage", "stage": stage.name,
+                                          "layer": 2, "head": head})
+            assert content["type"] == "reply", (stage.name, content)
+            json.dumps(content, allow_nan=False)  # what the page and the comm carry: no inf, no NaN
+    content, _ = answer(a, {"type": "request", "id": 1, "what": "stage", "stage": "selfattn_qkt_scale_masked_hidden",
+                            "layer": 0, "head": 1})
+    n = len(a.tokens)
+    assert f"{n * (n - 1) // 2} cells masked" in content["note"]
+    scores = a.trace.selfattn_qkt_scale_masked_hidden[0, 1]
+    assert content["stats"]["max"] == pytest.approx(float(scores[torch.isfinite(scores)].max()))
+    content, buffers = answer(a, {"type": "request", "id": 1, "what": "stage", "stage": "selfattn_key_hidden",
+                                  "layer": 1, "head": 2})
+    values = torch.frombuffer(bytearray(buffers[0]), dtype=torch.float16).float().view(n, 6)
+    assert torch.allclose(values, a.trace.selfattn_key_hidden[1, 0], atol=1e-2)  # head 2 reads key/value head 0

@@ -111,15 +111,19 @@ class Analysis:
         s = self.trace.sizes
         text = repr(self.text) if self.text_pair is None else f"{self.text!r} + {self.text_pair!r}"
         lines = [
-            f"model     {self.model_name} ({self.family}: {s['L']} layers × {s['H']} heads, hidden {s['d']}, "
+            f"model     {self.model_name} ({self.family}: {s['L']} layers × {s['H']} heads"
+            + (f" sharing {s['Hkv']} key/value heads" if s["Hkv"] != s["H"] else "") + f", hidden {s['d']}, "
             f"head size {s['dh']}, feed-forward {s['f']}" + (f", embeddings {s['e']}" if s['e'] != s['d'] else "") + ")",
             f"text      {text}",
             f"tokens    {s['n']}: {' '.join(self.tokens)}",
             "stages    " + ", ".join(f"{g} {len(names)}" for g, names in self.trace.groups.items()),
         ]
-        for name in ("preemb_norm_sum_emb", "selfattn_query_hidden", "selfattn_attention", "ffnn_dense_act",
-                     "manual_hiddens"):
-            stage = next(st for st in self.trace.stages if st.name == name)
+        shown = ("preemb_norm_sum_emb", "preemb_sum_emb", "preemb_word_emb", "selfattn_query_hidden",
+                 "selfattn_attention", "ffnn_dense_act", "ffnn_glu_hidden", "manual_hiddens", "final_logits")
+        stages = {st.name: st for st in self.trace.stages}
+        first_x0 = next(name for name in shown[:3] if name in stages)  # X_0 (or what precedes it) of this family
+        for name in (first_x0, *(n for n in shown[3:] if n in stages)):
+            stage = stages[name]
             shape = "×".join(f"{d}={v}" for d, v in zip(stage.dims, self.trace.shape(name), strict=True))
             lines.append(f"  {name:<24} {shape}")
         return "\n".join(lines)
