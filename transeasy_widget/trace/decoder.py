@@ -4,6 +4,9 @@
 returns them by registry name without the layer axis, ``next_hidden`` being X_{l+1}; ``final_stages`` the
 final norm and the logits from X_L. They hold no state, so a trace may compute all layers at once
 (``decoder_stages``, writing into L×... buffers) or any one layer again from the residual stream it keeps.
+Each family module (``gpt2``, ``llama``) gives the rest: ``embed_stages(model, enc)`` (X_0, positions, the
+rotary tables), ``layer_parts(model)``, its final norm and ``unembedding(model, ...)``; ``masks_for(parts, n)``
+the per-layer masks.
 
 A layer (pre-norm):   h = norm1(X_l);  Q, K, V = h W_Q, h W_K, h W_V  [Qwen3: RMSNorm of each head's Q, K]
                       [Llama family: Q, K turned by their positions (rotary)];  A = softmax(mask(Q K.T · s))
@@ -382,8 +385,7 @@ def trace_decoder(x0: Tensor, parts: Sequence[DecoderLayerParts], rope: tuple[Te
         values["final_norm_bias"] = final_norm.bias.detach()
     if unembed is not None:
         values["final_unembed_weight"] = unembed[0].detach().t()
-    if rope is not None:
-        values["selfattn_rope_cos"], values["selfattn_rope_sin"] = rope
+    if rope is not None:  # the Llama family
         values["selfattn_kv_head"] = kv_heads_of(parts[0].heads, parts[0].kv_heads)
     return values
 

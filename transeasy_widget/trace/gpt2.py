@@ -63,19 +63,27 @@ def model_inputs(model: Any, enc: Encoding) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def trace(model: Any, enc: Encoding) -> dict[str, Any]:
-    check_single_text(enc, model)
-    check_supported(model)
+def embed_stages(model: Any, enc: Encoding) -> dict[str, Any]:
+    """The stages before the first layer: word and position rows and their sum X_0 (``preemb_sum_emb``)."""
     base = base_of(model)
     device = base.wte.weight.device
     positions = torch.arange(enc.n, device=device)
     word = F.embedding(enc.ids_tensor(device), base.wte.weight)
     pos = F.embedding(positions, base.wpe.weight)
-    x0 = word + pos  # the model's own order of addition
+    return {"preemb_vocab": base.wte.weight.detach(), "preemb_word_emb": word, "preemb_pos_emb": pos,
+            "preemb_sum_emb": word + pos, "sym_position_ids": positions.cpu()}  # the model's own order of addition
+
+
+def trace(model: Any, enc: Encoding) -> dict[str, Any]:
+    """Every stage: ``embed_stages``, then ``decoder.layer_stages`` layer by layer from X_0, then the final norm
+    and logits (``decoder.trace_decoder``)."""
+    check_single_text(enc, model)
+    check_supported(model)
+    base = base_of(model)
+    values = embed_stages(model, enc)
+    x0 = values["preemb_sum_emb"]
     parts = layer_parts(model)
-    values: dict[str, Any] = {"preemb_vocab": base.wte.weight.detach(), "preemb_word_emb": word,
-                              "preemb_pos_emb": pos, "sym_position_ids": positions.cpu()}
-    values.update(trace_decoder(x0, parts, None, masks_for(parts, enc.n, device), base.ln_f,
+    values.update(trace_decoder(x0, parts, None, masks_for(parts, enc.n, x0.device), base.ln_f,
                                 unembedding(model, base.wte)))
     values["preemb_sum_emb"] = values["manual_hiddens"][0]  # X_0, held once
     return values

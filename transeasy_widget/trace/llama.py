@@ -93,18 +93,26 @@ def model_inputs(model: Any, enc: Encoding) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
+def embed_stages(model: Any, enc: Encoding) -> dict[str, Any]:
+    """The stages before the first layer: X_0 (``preemb_word_emb``: the word embeddings, nothing added), the
+    positions and the rotary tables every layer uses."""
+    table = base_of(model).embed_tokens.weight
+    x0 = F.embedding(enc.ids_tensor(table.device), table)
+    cos, sin = rope_tables(model, enc.n, x0)
+    return {"preemb_vocab": table.detach(), "preemb_word_emb": x0, "sym_position_ids": torch.arange(enc.n),
+            "selfattn_rope_cos": cos, "selfattn_rope_sin": sin}
+
+
 def trace(model: Any, enc: Encoding) -> dict[str, Any]:
+    """Every stage: ``embed_stages``, then ``decoder.layer_stages`` layer by layer from X_0, then the final norm
+    and logits (``decoder.trace_decoder``)."""
     check_single_text(enc, model)
     check_supported(model)
     base = base_of(model)
-    table = base.embed_tokens.weight
-    ids = enc.ids_tensor(table.device)
-    x0 = F.embedding(ids, table)  # X_0: the word embeddings, nothing added
+    values = embed_stages(model, enc)
+    x0, rope = values["preemb_word_emb"], (values["selfattn_rope_cos"], values["selfattn_rope_sin"])
     parts = layer_parts(model)
-    values: dict[str, Any] = {"preemb_vocab": table.detach(), "preemb_word_emb": x0,
-                              "sym_position_ids": torch.arange(enc.n)}
-    rope = rope_tables(model, enc.n, x0)
     values.update(trace_decoder(x0, parts, rope, masks_for(parts, enc.n, x0.device), base.norm,
                                 unembedding(model, base.embed_tokens)))
-    values["preemb_word_emb"] = values["manual_hiddens"][0]  # held once
+    values["preemb_word_emb"] = values["manual_hiddens"][0]  # X_0, held once
     return values
