@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import capture
 import contributions
+import decoders
 import memory
 import payload
 import time_to_widget
@@ -34,7 +35,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
                        + (memory.long_context() if 512 in args.sizes else [])),
                       ("payload", lambda: payload.measure(args.sizes)),
                       ("time to widget", lambda: time_to_widget.measure(args.sizes)),
-                      ("contributions", lambda: contributions.measure(args.sizes))):
+                      ("contributions", lambda: contributions.measure(args.sizes)),
+                      ("decoders", lambda: decoders.measure([n for n in args.sizes if n in decoders.SIZES]
+                                                            or args.sizes[:1]))):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run()
     if not args.skip_browser:

@@ -14,7 +14,8 @@ SMALL = {"capture": ["--models", "minilm", "--runs", "1", "--repeats", "1"],
          "memory": ["--models", "minilm", "--drops", "3"]}
 
 
-@pytest.mark.parametrize("script", ["capture", "memory", "payload", "time_to_widget", "browser", "contributions"])
+@pytest.mark.parametrize("script", [
+    "capture", "memory", "payload", "time_to_widget", "browser", "contributions", "decoders"])
 def test_benchmark_script_runs_at_the_smallest_size(script):
     out = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), "--sizes", "16", *SMALL.get(script, [])],
                          capture_output=True, text=True, timeout=600)

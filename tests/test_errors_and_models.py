@@ -43,12 +43,12 @@ def test_too_many_tokens_names_the_limit_and_truncate_keeps_the_first(small):
     assert len(pair.tokens) == 16 and pair.tokens.count("[SEP]") == 2
 
 
-def test_a_decoder_model_is_unsupported_with_the_list_of_supported_families(word_tokenizer):
-    from transformers import GPT2Config, GPT2Model
+def test_an_unsupported_model_is_refused_with_the_list_of_supported_families(word_tokenizer):
+    from transformers import T5Config, T5Model
 
-    gpt2 = GPT2Model(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=len(word_tokenizer)))
-    with pytest.raises(tw.UnsupportedModelError, match=r"'gpt2' models are not supported.*bert"):
-        tw.analyze("the cat", model=gpt2, tokenizer=word_tokenizer)
+    t5 = T5Model(T5Config(vocab_size=len(word_tokenizer), d_model=16, d_kv=4, d_ff=20, num_layers=1, num_heads=2))
+    with pytest.raises(tw.UnsupportedModelError, match=r"'t5' models are not supported.*bert.*gpt2.*llama"):
+        tw.analyze("the cat", model=t5, tokenizer=word_tokenizer)
     with pytest.raises(tw.UnsupportedModelError, match="not supported"):
         tw.analyze("the cat", model=torch.nn.Linear(2, 2), tokenizer=word_tokenizer)
 

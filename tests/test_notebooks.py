@@ -12,9 +12,9 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_the_four_tutorials():
+def test_there_are_the_five_tutorials():
     assert [p.stem for p in NOTEBOOKS] == ["01-quickstart", "02-glass-box-tour", "03-word-attention-and-head-stats",
-                                           "04-for-transeasy-users"]
+                                           "04-for-transeasy-users", "05-decoders"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
