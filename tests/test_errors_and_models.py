@@ -176,8 +176,8 @@ def not_models(root):
     (root / "broken" / "config.json").write_text('{"model_type": "bert", ')
     (root / "untyped").mkdir()
     (root / "untyped" / "config.json").write_text('{"hidden_size": 16}')
-    (root / "gpt").mkdir()
-    (root / "gpt" / "config.json").write_text('{"model_type": "gpt2"}')
+    (root / "t5").mkdir()
+    (root / "t5" / "config.json").write_text('{"model_type": "t5"}')
     from transformers import BertConfig
 
     BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2).save_pretrained(root / "noweights")
@@ -187,7 +187,7 @@ def not_models(root):
         "other": (root / "other", r"has no config.json \(it holds notes.txt\)"),
         "broken": (root / "broken", r"config.json cannot be read as JSON \(Expecting property name"),
         "untyped": (root / "untyped", r"names no model_type"),
-        "gpt": (root / "gpt", r"is a 'gpt2' model: .* families bert, roberta, xlm-roberta, distilbert, albert, electra"),
+        "t5": (root / "t5", r"is a 't5' model: .* families bert, roberta, xlm-roberta, distilbert, albert, electra"),
         "noweights": (root / "noweights", r"Could not load the model saved in .*no file named model.safetensors"),
         "file": (root / "file.bin", r"is a file, not a model"),
     }
