@@ -3,9 +3,9 @@ trace (X_0 … X_L kept, every other stage recomputed from X_l when asked for) v
 attentions and hidden states, and the peak memory of each.
 
 Cold: each side's first call in a fresh process of its own (the model loaded, nothing run yet), the two
-processes one after the other. Warm: one process, both sides run once, then interleaved (median). Peak memory:
-the rise of the cold process's peak RSS over what it held before the call, the result kept (the kernel's peak
-mark reset before it).
+processes one after the other, three such pairs, the median of each side. Warm: one process, both sides run
+once, then interleaved (median). Peak memory: the rise of the cold process's peak RSS over what it held before
+the call, the result kept (the kernel's peak mark reset before it).
 
     python benchmarks/decoders.py                 # n = 128, 512 (cold and warm), 2,048 (cold)
     python benchmarks/decoders.py --sizes 16      # a quick pass
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from common import Row, encoding, interleaved, repeats_for, row_table
 
 TARGET = 1.2  # cold, every size
 SIZES = (128, 512, 2048)
+COLD_RUNS = 3  # fresh-process pairs (own, ours) one after the other: the median of each side
 WARM_UP_TO = 512  # warm runs above this size take minutes each on the shared 2-core machine: cold only
 MODEL = "SmolLM2-135M"
 PAGE = 4096  # a peak rise under one page (the pass fitted in memory the process held already) counts as one page
@@ -86,10 +88,12 @@ def _run(*args: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def measure(sizes: list[int]) -> list[Row]:
+def measure(sizes: list[int], cold_runs: int = COLD_RUNS) -> list[Row]:
     rows = []
     for n in sizes:
-        own, ours = _run("--cold", str(n), "own"), _run("--cold", str(n), "ours")
+        pairs = [(_run("--cold", str(n), "own"), _run("--cold", str(n), "ours")) for _ in range(cold_runs)]
+        own = {k: statistics.median(p[0][k] for p in pairs) for k in ("s", "peak")}
+        ours = {k: statistics.median(p[1][k] for p in pairs) for k in ("s", "peak")}
         rows.append(Row("decoder capture, cold (fresh process per side)", MODEL, n, ours["s"] * 1e3,
                         own["s"] * 1e3, "ms", TARGET))
         if n <= WARM_UP_TO:
@@ -103,6 +107,7 @@ def measure(sizes: list[int]) -> list[Row]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    p.add_argument("--cold-runs", type=int, default=COLD_RUNS, help="fresh-process pairs per size (median)")
     p.add_argument("--cold", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--warm", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.warm:
         print(json.dumps(warm(args.warm)))
     else:
-        print(row_table(measure(args.sizes), "analyze's trace", "model's own pass"))
+        print(row_table(measure(args.sizes, args.cold_runs), "analyze's trace", "model's own pass"))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 BENCH = Path(__file__).parents[1] / "benchmarks"
 # the smallest run of each: one model where a script takes several, one fresh process per side
 SMALL = {"capture": ["--models", "minilm", "--runs", "1", "--repeats", "1"],
-         "memory": ["--models", "minilm", "--drops", "3"]}
+         "memory": ["--models", "minilm", "--drops", "3"], "decoders": ["--cold-runs", "1"]}
 
 
 @pytest.mark.parametrize("script", [
