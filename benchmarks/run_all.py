@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import capture
 import contributions
 import corpus
+import decoders
 import memory
 import payload
 import time_to_widget
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
                       ("payload", lambda: payload.measure(args.sizes)),
                       ("time to widget", lambda: time_to_widget.measure(args.sizes)),
                       ("contributions", lambda: contributions.measure(args.sizes)),
-                      ("corpus", lambda: corpus.measure([args.corpus]))):
+                      ("corpus", lambda: corpus.measure([args.corpus])),
+                      ("decoders", lambda: decoders.measure([n for n in args.sizes if n in decoders.SIZES]
+                                                            or args.sizes[:1]))):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run()
     if not args.skip_browser:

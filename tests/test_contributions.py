@@ -340,3 +340,18 @@ def test_figures_show_the_view_in_the_look_of_viz(minilm_path):
         c.figure("rollout", 0, head=1)
     lines = weight_vs_norm_figure({"cls": ([0.5, 0.6], [0.1, 0.2])}).axes[0].lines
     assert [list(line.get_ydata()) for line in lines] == [[0.5, 0.6], [0.1, 0.2]]
+
+
+def test_the_post_norm_decompositions_refuse_a_decoder_clearly_and_rollout_still_works():
+    from tests.test_decoders import TEXT, llama_like
+    from tests.tokenizers_for_tests import byte_level_bpe
+
+    tok = byte_level_bpe()
+    a = tw.analyze(TEXT, model=llama_like("llama", len(tok)), tokenizer=tok)
+    for view in ("norm", "norm_summed", "alti", "alti_rollout"):
+        with pytest.raises(tw.TransEasyError, match="pre-norm decoder"):
+            a.attentions.contributions.layer(view, 0)
+    with pytest.raises(tw.TransEasyError, match="pre-norm decoder"):
+        a.attentions.alti  # noqa: B018
+    rollout = a.attentions.rollout  # attention only: defined for any model
+    assert torch.allclose(rollout.sum(-1), torch.ones(1))

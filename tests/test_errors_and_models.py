@@ -43,12 +43,12 @@ def test_too_many_tokens_names_the_limit_and_truncate_keeps_the_first(small):
     assert len(pair.tokens) == 16 and pair.tokens.count("[SEP]") == 2
 
 
-def test_a_decoder_model_is_unsupported_with_the_list_of_supported_families(word_tokenizer):
-    from transformers import GPT2Config, GPT2Model
+def test_an_unsupported_model_is_refused_with_the_list_of_supported_families(word_tokenizer):
+    from transformers import T5Config, T5Model
 
-    gpt2 = GPT2Model(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=len(word_tokenizer)))
-    with pytest.raises(tw.UnsupportedModelError, match=r"'gpt2' models are not supported.*bert"):
-        tw.analyze("the cat", model=gpt2, tokenizer=word_tokenizer)
+    t5 = T5Model(T5Config(vocab_size=len(word_tokenizer), d_model=16, d_kv=4, d_ff=20, num_layers=1, num_heads=2))
+    with pytest.raises(tw.UnsupportedModelError, match=r"'t5' models are not supported.*bert.*gpt2.*llama"):
+        tw.analyze("the cat", model=t5, tokenizer=word_tokenizer)
     with pytest.raises(tw.UnsupportedModelError, match="not supported"):
         tw.analyze("the cat", model=torch.nn.Linear(2, 2), tokenizer=word_tokenizer)
 
@@ -176,8 +176,8 @@ def not_models(root):
     (root / "broken" / "config.json").write_text('{"model_type": "bert", ')
     (root / "untyped").mkdir()
     (root / "untyped" / "config.json").write_text('{"hidden_size": 16}')
-    (root / "gpt").mkdir()
-    (root / "gpt" / "config.json").write_text('{"model_type": "gpt2"}')
+    (root / "t5").mkdir()
+    (root / "t5" / "config.json").write_text('{"model_type": "t5"}')
     from transformers import BertConfig
 
     BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2).save_pretrained(root / "noweights")
@@ -187,7 +187,7 @@ def not_models(root):
         "other": (root / "other", r"has no config.json \(it holds notes.txt\)"),
         "broken": (root / "broken", r"config.json cannot be read as JSON \(Expecting property name"),
         "untyped": (root / "untyped", r"names no model_type"),
-        "gpt": (root / "gpt", r"is a 'gpt2' model: .* families bert, roberta, xlm-roberta, distilbert, albert, electra"),
+        "t5": (root / "t5", r"is a 't5' model: .* families bert, roberta, xlm-roberta, distilbert, albert, electra"),
         "noweights": (root / "noweights", r"Could not load the model saved in .*no file named model.safetensors"),
         "file": (root / "file.bin", r"is a file, not a model"),
     }

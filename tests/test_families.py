@@ -423,13 +423,18 @@ def test_segment_ids_the_model_has_no_rows_for_are_refused_clearly():
         tw.analyze("the cat", "the mat", model=model, tokenizer=tok)
 
 
-def test_an_unsupported_model_lists_every_supported_family():
-    from transformers import GPT2Config, GPT2Model
+@pytest.mark.parametrize("kind", ["t5", "mamba", "mixtral"])
+def test_an_unsupported_model_lists_every_supported_family(kind):
+    from transformers import MambaConfig, MambaModel, MixtralConfig, MixtralForCausalLM, T5Config, T5Model
 
-    gpt2 = GPT2Model(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=64))
+    model = {"t5": lambda: T5Model(T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=20, num_layers=1, num_heads=2)),
+             "mamba": lambda: MambaModel(MambaConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1)),
+             "mixtral": lambda: MixtralForCausalLM(MixtralConfig(  # mixture of experts
+                 vocab_size=64, hidden_size=16, intermediate_size=20, num_hidden_layers=1, num_attention_heads=2,
+                 num_key_value_heads=1, num_local_experts=2))}[kind]()
     with pytest.raises(tw.UnsupportedModelError) as err:
-        tw.analyze("the cat", model=gpt2, tokenizer=wordpiece())
-    assert all(family in str(err.value) for family in (*FAMILIES, "bert"))
+        tw.analyze("the cat", model=model, tokenizer=wordpiece())
+    assert all(family in str(err.value) for family in (*FAMILIES, "bert", "gpt2", "llama", "mistral", "qwen2", "qwen3"))
 
 
 def test_a_decoder_configured_roberta_is_refused():

@@ -155,6 +155,7 @@ def reference_stats(attn: np.ndarray, enc: Encoding, cls_id: int, reduced: np.nd
             out["cls"][layer, head] = np.mean([sum(row[j] for j in cls) for row in a])
             out["sep"][layer, head] = np.mean([sum(row[j] for j in sep) for row in a])
             out["punct"][layer, head] = np.mean([sum(row[j] for j in punct) for row in a])
+            out["bos"][layer, head] = np.mean([a[i, 0] for i in range(1, n)])
             out["self"][layer, head] = np.mean([a[i, i] for i in range(n)])
             out["prev"][layer, head] = np.mean([a[i, i - 1] for i in range(1, n)])
             out["next"][layer, head] = np.mean([a[i, i + 1] for i in range(n - 1)])

@@ -411,3 +411,78 @@ def test_the_widgets_replies_read_the_asked_layer_only(word_tokenizer):
     assert content["type"] == "reply" and a.trace.cache.layers == [2, 1]
     assert [q.shape for q in a.trace.layers("selfattn_query_hidden")] == [(4, a.trace.sizes["n"], 8)] * 4
     assert len(list(a.trace.layers("manual_hiddens"))) == 5
+
+
+# --- decoders: the same trace on demand, every family, every stage ----------------------------------------------
+
+DECODER_CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "gpt2": ("gpt2", {}),
+    "llama": ("llama", {}),
+    "mistral-window": ("mistral", {"sliding_window": 4}),
+    "qwen2-window": ("qwen2", {"use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1}),
+    "qwen3": ("qwen3", {}),
+}
+
+
+def _decoder(case: str, vocab: int) -> Any:
+    from tests.test_decoders import gpt2, llama_like
+
+    kind, extra = DECODER_CASES[case]
+    return gpt2(vocab, **extra) if kind == "gpt2" else llama_like(kind, vocab, **extra)
+
+
+@pytest.mark.parametrize("case", list(DECODER_CASES))
+def test_every_decoder_stage_on_demand_is_bit_identical_to_computing_everything_up_front(case):
+    from tests.test_decoders import TEXT
+    from tests.tokenizers_for_tests import byte_level_bpe
+    from transeasy_widget.trace import decoder, gpt2, llama
+
+    tok = byte_level_bpe()
+    model = _decoder(case, len(tok))
+    a = tw.analyze(TEXT, model=model, tokenizer=tok, cache_mb=0)  # no cache: each access recomputes
+    t = a.trace
+    # up front: every stage of every layer in one pass from X_0, each layer fed the previous one's output (what the
+    # trace computed before it kept only the residual stream)
+    adapter = gpt2 if a.family == "gpt2" else llama
+    parts = adapter.layer_parts(model)
+    rope = (t.selfattn_rope_cos, t.selfattn_rope_sin) if a.family != "gpt2" else None
+    masks = decoder.masks_for(parts, t.sizes["n"], torch.device("cpu"))
+    expected, x = [], t.manual_hiddens[0]
+    with torch.no_grad():
+        for p, mask in zip(parts, masks, strict=True):
+            expected.append(decoder.layer_stages(p, x, rope, mask))
+            x = expected[-1]["addnorm2_add_hidden"]
+    names = [s.name for s in t.stages if s.per_layer and s.dims[0] == "L" and s.name in expected[0]]
+    assert set(names) == set(expected[0]) and len(names) >= 20, names  # every activation stage of a layer
+    # the residual stream kept by analyze, and the model's own (eager, float32): the same bits
+    res = t.pipeline_res
+    for layer, stages in enumerate(expected):
+        assert torch.equal(t.manual_hiddens[layer + 1], stages["addnorm2_add_hidden"]), layer
+        assert torch.equal(t.manual_hiddens[layer], res.hidden_states[layer][0]), layer
+        assert torch.equal(t["selfattn_attention", layer], res.attentions[layer][0]), layer
+    for layer in [*reversed(range(t.sizes["L"])), *range(t.sizes["L"])]:  # out of order, twice
+        one = t.layer(layer)
+        for stage in names:
+            assert torch.equal(one[stage], expected[layer][stage]), (stage, layer)
+            assert torch.equal(t[stage, layer], expected[layer][stage]), (stage, layer)
+    for stage in names:
+        assert torch.equal(t[stage], torch.stack([e[stage] for e in expected])), stage
+    # the final norm and the logits: from X_L on access, not held; equal to the model's own
+    assert not any(name in t._values for name in ("final_norm_hidden", "final_norm_scale", "final_logits"))
+    assert torch.equal(t.final_norm_hidden, res.hidden_states[-1][0])
+    assert torch.equal(t.final_logits, res.logits[0])
+    assert a.verify().ok
+
+
+def test_a_decoder_trace_keeps_only_the_residual_stream_and_the_inputs():
+    from tests.test_decoders import TEXT
+    from tests.tokenizers_for_tests import byte_level_bpe
+
+    tok = byte_level_bpe()
+    t = tw.analyze(TEXT, model=_decoder("llama", len(tok)), tokenizer=tok).trace
+    n, heads = t.sizes["n"], t.sizes["H"]
+    held = [name for name, v in t._values.items() if isinstance(v, torch.Tensor) and v.dim() >= 3]
+    assert held == ["manual_hiddens"], held  # no L×H×n×n stage up front
+    assert t.cache.layers == []
+    assert t["selfattn_attention", 1].shape == (heads, n, n)
+    assert t.cache.layers == [1]  # one layer computed, as far as its attention

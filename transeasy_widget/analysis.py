@@ -16,6 +16,7 @@ from .words import Alignment, align, check_on_mismatch
 if TYPE_CHECKING:
     from .attention import AttentionViews, HiddenStates
     from .headstats import HeadStats
+    from .logit_lens import LogitLens
     from .viz import Viz
 
 
@@ -132,19 +133,30 @@ class Analysis:
             self._diffs = layer_diffs(self.trace)
         return Verification(*self._diffs, tolerance=tolerance)
 
+    def logit_lens(self, k: int = 5) -> LogitLens:
+        """Each hidden state read out as the model reads its last: the top-k next tokens (decoders: final norm and
+        unembedding; encoders: the MLM head of a …ForMaskedLM) and their probabilities, per layer and position."""
+        from .logit_lens import logit_lens
+
+        return logit_lens(self, k)
+
     def summary(self) -> str:
         s = self.trace.sizes
         text = repr(self.text) if self.text_pair is None else f"{self.text!r} + {self.text_pair!r}"
         lines = [
-            f"model     {self.model_name} ({self.family}: {s['L']} layers × {s['H']} heads, hidden {s['d']}, "
+            f"model     {self.model_name} ({self.family}: {s['L']} layers × {s['H']} heads"
+            + (f" sharing {s['Hkv']} key/value heads" if s["Hkv"] != s["H"] else "") + f", hidden {s['d']}, "
             f"head size {s['dh']}, feed-forward {s['f']}" + (f", embeddings {s['e']}" if s['e'] != s['d'] else "") + ")",
             f"text      {text}",
             f"tokens    {s['n']}: {' '.join(self.tokens)}",
             "stages    " + ", ".join(f"{g} {len(names)}" for g, names in self.trace.groups.items()),
         ]
-        for name in ("preemb_norm_sum_emb", "selfattn_query_hidden", "selfattn_attention", "ffnn_dense_act",
-                     "manual_hiddens"):
-            stage = next(st for st in self.trace.stages if st.name == name)
+        shown = ("preemb_norm_sum_emb", "preemb_sum_emb", "preemb_word_emb", "selfattn_query_hidden",
+                 "selfattn_attention", "ffnn_dense_act", "ffnn_glu_hidden", "manual_hiddens", "final_logits")
+        stages = {st.name: st for st in self.trace.stages}
+        first_x0 = next(name for name in shown[:3] if name in stages)  # X_0 (or what precedes it) of this family
+        for name in (first_x0, *(n for n in shown[3:] if n in stages)):
+            stage = stages[name]
             shape = "×".join(f"{d}={v}" for d, v in zip(stage.dims, self.trace.shape(name), strict=True))
             lines.append(f"  {name:<24} {shape}")
         return "\n".join(lines)

@@ -46,13 +46,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .errors import InputError, check_index
+from .errors import InputError, UnsupportedModelError, check_index
+from .stages import DECODERS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .headstats import HeadStats
 
+# the views that decompose the post-norm attention block (f_h of X_l, the LayerNorm after the residual)
+POST_NORM_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout")
 CHUNK_ELEMENTS = 1 << 21  # floats of T_i(x_j) held at once by ALTI (8 MB in float32)
 
 
@@ -225,6 +228,12 @@ class Contributions:
 
     def layer(self, view: str, layer: int) -> torch.Tensor:
         view = check_view(view)
+        if view in POST_NORM_VIEWS and self.analysis.family in DECODERS:
+            raise UnsupportedModelError(
+                f"The {view!r} view decomposes a post-norm encoder layer (f_h reads X_l, a LayerNorm follows the "
+                f"residual); this {self.analysis.family} model is a pre-norm decoder, for which that decomposition "
+                "is not implemented (its numbers would be wrong). The attention-only views work for it: "
+                "'rollout' and 'flow'.")
         layer = check_index("layer", layer, self.num_layers)
         key = (view, layer)
         if key not in self._layers:

@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
-SUPPORTED: tuple[str, ...] = ("bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra")
+SUPPORTED: tuple[str, ...] = ("bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra",
+                              "gpt2", "llama", "mistral", "qwen2", "qwen3")

@@ -7,6 +7,8 @@ With A the raw piece-level attention (L×H×n×n, rows sum to 1) and rows i = 0.
 - ``sep``: mean over rows of the attention to every other special piece ([SEP]s, ``</s>``s) together.
 - ``punct``: mean over rows of the attention to punctuation pieces (the characters a piece covers in the
   text are all Unicode punctuation, category P*).
+- ``bos``: mean over rows i = 1..n-1 of A[i, 0], the attention to the first piece (BOS: the sink of causal
+  models; [CLS] in encoders). See ``induction.bos_share``.
 - ``self``: mean over rows of A[i, i].
 - ``prev``: mean over rows i = 1..n-1 of A[i, i-1] (the rows that have a previous token).
 - ``next``: mean over rows i = 0..n-2 of A[i, i+1].
@@ -33,6 +35,7 @@ import torch
 
 from .attention import AttentionViews
 from .errors import InputError
+from .induction import bos_share
 from .tokens import Encoding
 
 DESCRIPTIONS: dict[str, str] = {
@@ -40,6 +43,7 @@ DESCRIPTIONS: dict[str, str] = {
     "cls": "mean share of attention to [CLS] (<s>)",
     "sep": "mean share of attention to [SEP] (</s>) pieces",
     "punct": "mean share of attention to punctuation pieces",
+    "bos": "mean share of attention to the first piece (BOS, the sink of causal models), rows 1..n-1",
     "self": "mean share of attention to the token itself",
     "prev": "mean share of attention to the previous token",
     "next": "mean share of attention to the next token",
@@ -51,7 +55,7 @@ DESCRIPTIONS: dict[str, str] = {
 # how "notable" reads for each statistic in HeadStats.top: the largest values, or the largest magnitudes
 _ORDER = {"distance_directed": "abs", "distance_directed_std": "abs", "entropy": "smallest"}
 ORDERS = ("largest", "smallest", "abs")
-_OF_RAW = ("entropy", "cls", "sep", "punct", "self", "prev", "next")  # the rest come from the word-level matrix
+_OF_RAW = ("entropy", "cls", "sep", "punct", "bos", "self", "prev", "next")  # the rest come from the word-level matrix
 
 
 def special_roles(enc: Encoding, cls_token_id: int | None) -> tuple[list[int], list[int]]:
@@ -129,7 +133,7 @@ class HeadStats:
         for layer in range(self.views.n_layers):
             attn = self.views.layer("raw", layer)
             values = {"entropy": entropy(attn), "cls": share_to(attn, cls), "sep": share_to(attn, sep),
-                      "punct": share_to(attn, punct), "self": diagonal_share(attn, 0),
+                      "punct": share_to(attn, punct), "bos": bos_share(attn), "self": diagonal_share(attn, 0),
                       "prev": diagonal_share(attn, -1), "next": diagonal_share(attn, 1)}
             for name in _OF_RAW:
                 per_layer[name].append(values[name])

