@@ -171,11 +171,12 @@ def _stage_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[byte
     row_step, col_step = steps_for(rows, cols)
     sent = block_mean(t, row_step, col_step)
     # a decoder's masked scores hold -inf where the causal mask hides a key: stats and norms are of the other cells
-    finite = torch.isfinite(t)
-    masked = int(t.numel() - finite.sum())
-    seen = t[finite] if masked else t
+    # (NaN and +inf are not a mask: they stay in, and the stats say NaN, never a number computed without them)
+    hidden = t == float("-inf")
+    masked = int(hidden.sum())
+    seen = t[~hidden] if masked and masked < t.numel() else t
     if masked:
-        t = t.masked_fill(~finite, 0.0)
+        t = t.masked_fill(hidden, 0.0)
     norms = t.norm(dim=1)
     if row_step > 1:
         norms = block_mean(norms[:, None], row_step, 1)[:, 0]
