@@ -345,7 +345,7 @@ def test_progress_bar_counts_texts_per_second(small, capsys):
 
 @pytest.mark.slow
 def test_ray_backend_equals_local(small, tmp_path):
-    ray = pytest.importorskip("ray")
+    import ray
     model, tok = small
     path = tmp_path / "sample.conllu"
     path.write_text(conllu(SENTENCES * 2), encoding="utf-8")

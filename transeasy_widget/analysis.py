@@ -20,17 +20,10 @@ if TYPE_CHECKING:
     from .viz import Viz
 
 
-class Inputs:
-    """What the views of an analysis read: the trace, the encoding, the model and tokenizer, the words.
+class ModelOf:
+    """``model``, ``tokenizer`` and ``family`` read from ``self.resolved`` (the resolved model)."""
 
-    Views hold this, never the Analysis, so an Analysis is in no reference cycle: dropped, it is freed at once
-    with its trace, while a view taken from it (``tw.analyze(text).attentions``) keeps working on its own.
-    """
-
-    def __init__(self, resolved: Resolved, encoding: Encoding, trace: Trace,
-                 words: list[Any] | None, on_mismatch: str):
-        self.resolved, self.encoding, self.trace = resolved, encoding, trace
-        self.words, self.on_mismatch = words, on_mismatch
+    resolved: Resolved
 
     @property
     def model(self) -> Any:
@@ -44,12 +37,25 @@ class Inputs:
     def family(self) -> str:
         return self.resolved.family
 
+
+class Inputs(ModelOf):
+    """What the views of an analysis read: the trace, the encoding, the model and tokenizer, the words.
+
+    Views hold this, never the Analysis, so an Analysis is in no reference cycle: dropped, it is freed at once
+    with its trace, while a view taken from it (``tw.analyze(text).attentions``) keeps working on its own.
+    """
+
+    def __init__(self, resolved: Resolved, encoding: Encoding, trace: Trace,
+                 words: list[Any] | None, on_mismatch: str):
+        self.resolved, self.encoding, self.trace = resolved, encoding, trace
+        self.words, self.on_mismatch = words, on_mismatch
+
     @cached_property
     def alignment(self) -> Alignment:
         return align(self.encoding, self.words, self.on_mismatch)
 
 
-class Analysis:
+class Analysis(ModelOf):
     """One text (or pair) through one model: its tokens, every stage of the forward pass, and its views."""
 
     def __init__(self, resolved: Resolved, encoding: Encoding, trace: Trace,
@@ -63,20 +69,8 @@ class Analysis:
         self.inputs = Inputs(resolved, encoding, trace, self.words_given, self.on_mismatch)
 
     @property
-    def model(self) -> Any:
-        return self.resolved.model
-
-    @property
-    def tokenizer(self) -> Any:
-        return self.resolved.tokenizer
-
-    @property
     def model_name(self) -> str:
         return self.resolved.name
-
-    @property
-    def family(self) -> str:
-        return self.resolved.family
 
     @property
     def text(self) -> str:

@@ -29,7 +29,11 @@ class RayReducer:
                  device: Any):
         if device is None and torch.cuda.is_available():  # the actor was given a GPU
             device = "cuda"
-        if isinstance(model, dict):  # the driver's model objects, as their saved files
+        import ray  # an actor runs inside Ray
+
+        if isinstance(model, ray.ObjectRef):  # the driver's model objects, as their saved files in the store
+            model = ray.get(model)
+        if isinstance(model, dict):
             self._folder = tempfile.TemporaryDirectory(prefix="transeasy-corpus-")
             model, tokenizer = unpack(model, self._folder.name)
         self.reducer = BatchReducer(resolve(model, tokenizer), k, misaligned, on_mismatch, truncate, device)
@@ -56,11 +60,13 @@ def ray_partials(items: list[Item], model: Any, tokenizer: Any, reducer: BatchRe
         ray.init()
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     if not isinstance(model, (str, type(None))) and not hasattr(model, "__fspath__"):
-        model, tokenizer = pack(reducer.resolved.model, reducer.resolved.tokenizer), None
+        # Put in the object store once, not captured in the actors' constructor (Ray warns on a large UDF).
+        model, tokenizer = ray.put(pack(reducer.resolved.model, reducer.resolved.tokenizer)), None
     rows = [{"item": json.dumps(item.to_dict())} for item in items]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // batch_size, 4 * workers)))
     out = ds.map_batches(
-        RayReducer, batch_size=batch_size, batch_format="numpy", concurrency=workers, num_gpus=gpus,
+        RayReducer, batch_size=batch_size, batch_format="numpy", num_gpus=gpus,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         fn_constructor_kwargs={"model": model, "tokenizer": tokenizer, "k": reducer.k,
                                "misaligned": reducer.misaligned, "on_mismatch": reducer.on_mismatch,
                                "truncate": reducer.truncate, "device": None})

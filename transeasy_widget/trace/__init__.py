@@ -44,7 +44,22 @@ def sizes_of(values: dict[str, Any], layers: Layers) -> dict[str, int]:
     return {**layers.dims(), "n": hiddens.shape[1], "d": hiddens.shape[-1], "V": vocab, "e": e}
 
 
-class Trace:
+class StagesAsAttributes:
+    """``x.name`` reads ``x[name]``; a missing stage is an AttributeError carrying the KeyError's message."""
+
+    def __getitem__(self, key: Any) -> Any:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError as err:
+            raise AttributeError(err.args[0]) from None
+
+
+class Trace(StagesAsAttributes):
     """Every stage of one forward pass by its registry name: ``trace.selfattn_query_hidden`` or ``trace[name]``;
     one layer of it: ``trace.layer(3).selfattn_query_hidden`` or ``trace["selfattn_query_hidden", 3]``.
 
@@ -161,14 +176,6 @@ class Trace:
             return self.layer_stages(layer, attention_only=name in self._layers.attention_names)[name]
         return self._values[name][layer]  # the hidden states and the weight views are kept
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError as err:
-            raise AttributeError(err.args[0]) from None
-
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and STAGES.get(name) in self.stages
 
@@ -188,7 +195,7 @@ class Trace:
         return f"<Trace {self.family}: {len(self.stages)} stages; {dims}>"
 
 
-class LayerTrace:
+class LayerTrace(StagesAsAttributes):
     """The stages of one layer: ``trace.layer(3).selfattn_attention`` (H×n×n), ``.addnorm1_dense_weight`` (d×d).
 
     The layer's activation stages are computed from X_l on first access (or taken from the trace's cache) and
@@ -226,14 +233,6 @@ class LayerTrace:
                            f"ask trace.{name}" + (f", or .input / .output for X_{self.index} / X_{self.index + 1}"
                                                   if name == "manual_hiddens" else "") + ".")
         raise KeyError(self.trace._missing(name))
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError as err:
-            raise AttributeError(err.args[0]) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self.names
