@@ -151,6 +151,17 @@ class AttentionWidget(anywidget.AnyWidget):
         if refused:
             self.send_state(refused)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """anywidget's bundle plus a picture (``text/html``, snapshot.py) for front ends that cannot run the widget:
+        a reopened notebook, VS Code without a kernel, GitHub, nbviewer."""
+        from .snapshot import fallback_html
+
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            data["text/html"] = fallback_html(self)
+        return bundle
+
     @property
     def analysis(self) -> Any:
         return self._analysis
