@@ -216,3 +216,81 @@ def test_nbconvert_html_with_the_three_files_beside_it_works_offline(saved, open
     assert others == [u for u in others if u.startswith(MATHJAX)], others  # only MathJax, which it does without
     network.blocked = [u for u in network.blocked if not u.startswith(MATHJAX)]
     assert not network.errors, network.errors
+
+
+# ---------------------------------------------------------------------------------------------- JupyterLab, reopened
+
+# The picture's heatmap read as a person reads it: each cell's centre pixel looked up on the picture's colour bar
+# (nearest colour), between the two values printed beside the bar.
+READ_PICTURE_JS = """([heat, bar, m]) => {
+  const pixels = (img) => { const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d'); g.drawImage(img, 0, 0); return [g.getImageData(0, 0, c.width, c.height).data, c.width]; };
+  const [ends] = [bar.parentElement.textContent.trim().split(/\\s+/).map(Number)];
+  const [lo, hi] = [ends[0], ends[ends.length - 1]];
+  const [r, rw] = pixels(bar), [d, w] = pixels(heat), zoom = Math.floor(w / m), out = [];
+  for (let i = 0; i < m; i++) { const row = [];
+    for (let j = 0; j < m; j++) { const p = ((i * zoom + (zoom >> 1)) * w + j * zoom + (zoom >> 1)) * 4; let best = 0, bestD = Infinity;
+      for (let k = 0; k < rw; k++) {
+        const e = Math.abs(d[p] - r[4 * k]) + Math.abs(d[p + 1] - r[4 * k + 1]) + Math.abs(d[p + 2] - r[4 * k + 2]);
+        if (e < bestD) { bestD = e; best = k; } }
+      row.push(lo + (best + 0.5) / rw * (hi - lo)); }
+    out.push(row); }
+  return out; }"""
+
+
+def check_picture(page, a) -> None:
+    """What the reopened notebook shows in the widget's place: the picture of layer 2, head 3, with the message."""
+    out = page.locator(".jp-OutputArea-output").first
+    expect(out).to_contain_text("run the cell to explore further", timeout=30_000)
+    heat = out.locator("img[alt='attention heatmap, layer 2, head 3, raw']")
+    bar = out.locator("img[alt='colour bar']")
+    overview = out.locator("img[alt='overview of every head, raw']")
+    for img in (heat, bar, overview):  # decoded and laid out, not a broken image
+        page.wait_for_function("i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0",
+                               arg=img.element_handle())
+    expect(out).to_contain_text("Attention · layer 2 · head 3 · raw")
+    m = len(a.tokens)
+    shown = np.asarray(page.evaluate(READ_PICTURE_JS, [heat.element_handle(), bar.element_handle(), m]))
+    att = a.attentions.raw.numpy()
+    assert np.abs(shown - att[2, 3]).max() <= 0.01
+    assert np.abs(shown - att[2, 0]).max() > 0.1
+    assert page.locator(".jp-OutputArea .tw-root").count() == 0  # JupyterLab drew no widget (see the docstring)
+
+
+def test_jupyterlab_reopening_it_with_its_kernel_shows_the_picture(saved, lab_server, open_notebook, artifacts):
+    import shutil
+
+    shutil.copy(saved, lab_server.root / "saved-kernel.ipynb")
+    nb = open_notebook(lab_server, "saved-kernel.ipynb", run=False)  # the kernel starts; the cell is not run
+    nb.page.wait_for_timeout(2_000)  # the widget manager registers once the kernel is ready: give it time to
+    check_picture(nb.page, python_side())
+    nb.page.locator(".jp-OutputArea-output").first.screenshot(path=str(artifacts / "saved-jupyterlab-kernel.png"))
+
+
+@pytest.fixture(scope="module")
+def lab_no_autostart(jupyter_env, tmp_path_factory):
+    """A JupyterLab that starts no kernel by itself, so that a notebook can be opened with "No Kernel"."""
+    from tests.browser.conftest import Server, _write_json
+
+    settings = tmp_path_factory.mktemp("lab-settings-no-kernel")
+    _write_json(settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings",
+                {"autoStartDefaultKernel": False, "windowingMode": "none"})
+    server = Server("lab", tmp_path_factory.mktemp("lab-no-kernel"), {**jupyter_env, "JUPYTERLAB_SETTINGS_DIR": str(settings)})
+    yield server
+    server.stop()
+
+
+def test_jupyterlab_reopening_it_with_no_kernel_shows_the_picture(saved, lab_no_autostart, page, artifacts):
+    # without a kernel in its metadata (JupyterLab would start the one named there), so it asks which one
+    nb = json.loads(saved.read_text())
+    del nb["metadata"]["kernelspec"], nb["metadata"]["language_info"]  # (it would pick a kernel by language too)
+    (lab_no_autostart.root / "saved-none.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    page.goto(lab_no_autostart.notebook_url("saved-none.ipynb"))
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    dialog.wait_for(timeout=60_000)
+    dialog.locator("select").select_option(label="No Kernel")
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    check_picture(page, python_side())
+    assert not [s for s in lab_no_autostart.api("sessions") if (s.get("kernel") or {}).get("id")]
+    page.locator(".jp-OutputArea-output").first.screenshot(path=str(artifacts / "saved-jupyterlab-no-kernel.png"))
