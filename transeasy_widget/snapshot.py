@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .pack import chunk
+from .pack import LEVEL, chunk
 from .payload import block_mean
 
 LUT_SIZE = 256  # js/colors.ts LUT_SIZE
@@ -63,7 +63,7 @@ def png(indices: np.ndarray, palette: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     return (b"\x89PNG\r\n\x1a\n" + part(b"IHDR", struct.pack(">IIBBBBB", cols, rows, 8, 3, 0, 0, 0))
-            + part(b"PLTE", palette.astype(np.uint8).tobytes()) + part(b"IDAT", zlib.compress(raw.tobytes(), 9))
+            + part(b"PLTE", palette.astype(np.uint8).tobytes()) + part(b"IDAT", zlib.compress(raw.tobytes(), LEVEL))
             + part(b"IEND", b""))
 
 
