@@ -248,48 +248,24 @@ def measure_lab(sizes: list[int], which: list[str] | None = None, repeats: int =
     from Shift+Enter to its painted heatmap, against a cell that runs the model's own pass (attentions and hidden
     states) on the same text, from Shift+Enter to its printed line; interleaved, after a warm-up pair, medians.
     And a head switch's repaint in the notebook, against the same on the exported page, in the same run."""
-    import json
-    import signal
-    import socket
-    import subprocess
     import time
-    import urllib.request
 
     from playwright.sync_api import sync_playwright
 
     cases = [(name, n) for name in (which or ["minilm", "bert-base"]) for n in sizes]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="tw-bench-lab-") as tmp:
-        root = Path(tmp)
-        env = _lab_env(root / "home")
+        root = Path(tmp) / "root"
+        root.mkdir()
+        env = _lab_env(Path(tmp) / "home")
         kinds = _lab_notebook(root / "bench.ipynb", cases, repeats)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        log = open(root / "lab.log", "w")  # noqa: SIM115  (closed in the finally below, with the server)
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-             "--port-retries=0", "--allow-root", "--IdentityProvider.token=", "--ServerApp.password=",
-             "--ServerApp.disable_check_xsrf=True",
-             f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.browser.conftest import Server  # the browser tests' server: 127.0.0.1, its own dirs, its own group
 
-        def api(path: str) -> Any:
-            with urllib.request.urlopen(f"{base}/api/{path}", timeout=5) as r:
-                return json.loads(r.read())
-
+        server = Server("lab", root, env)
+        base = server.url("")[:-1]
+        api = server.api
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    api("status")
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError((root / "lab.log").read_text()[-2000:]) from None
-                    time.sleep(0.2)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
                 context = browser.new_context(viewport={"width": 1500, "height": 1800})
@@ -297,6 +273,8 @@ def measure_lab(sizes: list[int], which: list[str] | None = None, repeats: int =
                     ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")) else r.abort())
                 context.add_init_script(LAB_PROBE)
                 page = context.new_page()
+                console: list[str] = []
+                page.on("console", lambda m: console.append(m.text))
                 page.goto(f"{base}/lab/workspaces/bench/tree/bench.ipynb", timeout=120_000)
                 page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
                 deadline = time.monotonic() + 120  # the kernel idle with a connection (the toolbar says idle too early)
@@ -304,9 +282,9 @@ def measure_lab(sizes: list[int], which: list[str] | None = None, repeats: int =
                               and (s.get("kernel") or {}).get("connections", 0) >= 1 for s in api("sessions")):
                     if time.monotonic() > deadline:
                         page.screenshot(path=str(Path(tempfile.gettempdir()) / "tw-bench-lab-failed.png"))
-                        (Path(tempfile.gettempdir()) / "tw-bench-lab-failed.log").write_text((root / "lab.log").read_text())
-                        raise RuntimeError(f"the kernel did not start: {api('sessions')}")
-                    time.sleep(0.3)
+                        (Path(tempfile.gettempdir()) / "tw-bench-lab-failed.log").write_text(server.log.read_text())
+                        raise RuntimeError(f"the kernel did not start: {api('sessions')} {console[-10:]}")
+                    page.wait_for_timeout(300)  # (not time.sleep: the route handlers run only while Playwright waits)
                 page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputArea-prompt").click()
                 page.keyboard.press("Escape")
                 page.keyboard.press("Shift+Enter")  # the set-up cell
@@ -328,21 +306,16 @@ def measure_lab(sizes: list[int], which: list[str] | None = None, repeats: int =
                                        "return r[r.length - 1].querySelector('.tw-arcs-canvas').dataset.paintMs !== undefined; }",
                                        timeout=120_000)
                 lab_switch = page.evaluate(SWITCHES, switches)
-                browser.close()
                 name, n = cases[-1]
                 model, tokenizer = models()[name]
                 from transeasy_widget.export import to_html
 
-                with sync_playwright() as pw2:
-                    b2 = pw2.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-                    path = root / "page.html"
-                    path.write_text(to_html(analysis(model, tokenizer, n, name)), encoding="utf-8")
-                    page_switch = measure_page(b2, path, 1, switches)
-                    b2.close()
+                path = root / "page.html"
+                path.write_text(to_html(analysis(model, tokenizer, n, name)), encoding="utf-8")
+                page_switch = measure_page(browser, path, 1, switches)
+                browser.close()
         finally:
-            os.killpg(server.pid, signal.SIGTERM)  # the process group this started, and nothing else
-            server.wait(30)
-            log.close()
+            server.stop()
     med = statistics.median
     for name, n in cases:
         ours, own = times[("ours", name, n)][1:], times[("own", name, n)][1:]  # the first pair warms up
