@@ -107,3 +107,15 @@ def test_a_long_input_is_shown_in_block_means_and_the_picture_stays_small():
     ramp = snapshot.ramp()
     assert ramp.shape == (256, 3) and tuple(ramp[0]) == (255, 255, 255) and tuple(ramp[-1]) == (8, 48, 107)
     assert len(snapshot.png(indices, ramp)) < 400_000
+
+
+def test_a_failing_picture_leaves_the_widget_showing_and_says_so_in_the_log(a, monkeypatch, caplog):
+    def broken(_w):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(snapshot, "fallback_html", broken)
+    w = a.widget()
+    with caplog.at_level("ERROR"):
+        data = bundle_of(w)
+    assert "application/vnd.jupyter.widget-view+json" in data and "text/html" not in data
+    assert "saved picture" in caplog.text and "boom" in caplog.text

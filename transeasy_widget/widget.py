@@ -159,7 +159,10 @@ class AttentionWidget(anywidget.AnyWidget):
         bundle = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         if isinstance(data, dict):
-            data["text/html"] = fallback_html(self)
+            try:
+                data["text/html"] = fallback_html(self)
+            except Exception:  # a defect in the picture must not keep the widget from showing: said in the log
+                self.log.exception("transeasy-widget: the saved picture (text/html) could not be made; left out")
         return bundle
 
     @property
