@@ -9,8 +9,8 @@ saves it), shown again without a kernel (issue 13):
   beside the page) is opened with no route at all.
 - a page that does what a kernel-less widget manager does with the saved state (the saved `_esm`, a model over
   the saved traits, no comm), from a file:// URL;
-- JupyterLab 4.6 reopening the notebook, with its kernel started but the cell not run, and with "No Kernel": its
-  widget manager draws no saved widget state (jupyterlab/jupyterlab#15361), so it shows the richest other part of
+- JupyterLab 4.6 reopening the notebook, with its kernel started but the cell not run, and with "No Kernel", and
+  Notebook 7.6 with its kernel: their widget manager draws no saved widget state (jupyterlab/jupyterlab#15361), so it shows the richest other part of
   the output, the widget's picture (transeasy_widget/snapshot.py): the heatmap's pixels are checked against
   Python's numbers through the picture's colour bar.
 """
@@ -265,6 +265,16 @@ def test_jupyterlab_reopening_it_with_its_kernel_shows_the_picture(saved, lab_se
     nb.page.wait_for_timeout(2_000)  # the widget manager registers once the kernel is ready: give it time to
     check_picture(nb.page, python_side())
     nb.page.locator(".jp-OutputArea-output").first.screenshot(path=str(artifacts / "saved-jupyterlab-kernel.png"))
+
+
+def test_notebook7_reopening_it_with_its_kernel_shows_the_picture(saved, notebook_server, open_notebook, artifacts):
+    import shutil
+
+    shutil.copy(saved, notebook_server.root / "saved-nb7.ipynb")
+    nb = open_notebook(notebook_server, "saved-nb7.ipynb", run=False)
+    nb.page.wait_for_timeout(2_000)
+    check_picture(nb.page, python_side())
+    nb.page.locator(".jp-OutputArea-output").first.screenshot(path=str(artifacts / "saved-notebook7-kernel.png"))
 
 
 @pytest.fixture(scope="module")
