@@ -10,9 +10,9 @@ saves it), shown again without a kernel (issue 13):
 - a page that does what a kernel-less widget manager does with the saved state (the saved `_esm`, a model over
   the saved traits, no comm), from a file:// URL;
 - JupyterLab 4.6 reopening the notebook, with its kernel started but the cell not run, and with "No Kernel", and
-  Notebook 7.6 with its kernel: their widget manager draws no saved widget state (jupyterlab/jupyterlab#15361), so it shows the richest other part of
-  the output, the widget's picture (transeasy_widget/snapshot.py): the heatmap's pixels are checked against
-  Python's numbers through the picture's colour bar.
+  Notebook 7.6 with its kernel: their widget manager draws no saved widget state (jupyterlab/jupyterlab#15361),
+  so they show the richest other part of the output, the widget's picture (transeasy_widget/snapshot.py): the
+  heatmap's pixels are checked against Python's numbers through the picture's colour bar.
 """
 
 from __future__ import annotations
