@@ -18,6 +18,7 @@ import corpus
 import decoders
 import memory
 import payload
+import saved_view
 import time_to_widget
 from common import SIZES, Row, row_table
 
@@ -40,14 +41,20 @@ def main(argv: list[str] | None = None) -> list[Row]:
                       ("contributions", lambda: contributions.measure(args.sizes)),
                       ("corpus", lambda: corpus.measure([args.corpus])),
                       ("decoders", lambda: decoders.measure([n for n in args.sizes if n in decoders.SIZES]
-                                                            or args.sizes[:1]))):
+                                                            or args.sizes[:1])),
+                      ("saved view", lambda: saved_view.picture([n for n in args.sizes if n in (16, 128, 512)]
+                                                                or args.sizes[:1])
+                       + (saved_view.long_first_paint() if 512 in args.sizes else []))):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run()
     if not args.skip_browser:
         import browser
 
         print("running browser ...", file=sys.stderr, flush=True)
-        rows += browser.measure([n for n in args.sizes if n in (16, 128, 512)] or args.sizes[:1])
+        browser_sizes = [n for n in args.sizes if n in (16, 128, 512)] or args.sizes[:1]
+        rows += browser.measure(browser_sizes)
+        print("running browser in a live JupyterLab ...", file=sys.stderr, flush=True)
+        rows += browser.measure_lab(browser_sizes)
     print(row_table(rows))
     print(f"({time.perf_counter() - start:.0f} s on this machine; `python benchmarks/<name>.py --sizes N` runs one)")
     return rows

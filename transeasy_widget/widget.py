@@ -151,6 +151,20 @@ class AttentionWidget(anywidget.AnyWidget):
         if refused:
             self.send_state(refused)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """anywidget's bundle plus a picture (``text/html``, snapshot.py) for front ends that cannot run the widget:
+        a reopened notebook, VS Code without a kernel, GitHub, nbviewer."""
+        from .snapshot import fallback_html
+
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            try:
+                data["text/html"] = fallback_html(self)
+            except Exception:  # a defect in the picture must not keep the widget from showing: said in the log
+                self.log.exception("transeasy-widget: the saved picture (text/html) could not be made; left out")
+        return bundle
+
     @property
     def analysis(self) -> Any:
         return self._analysis
