@@ -342,18 +342,16 @@ def derive(a: Analysis, new: Sequence[Intervention]) -> Analysis:
     # the first edited layer: its attention part is the source's where no new edit reaches into it
     new_at_first = {iv.stage for iv in new if iv.layer == first and iv.stage != "manual_hiddens"}
     reuse = not (new_at_first & set(base_layers.attention_names)) and not any(iv.stage == "manual_hiddens" for iv in new)
-    computed: dict[int, dict[str, Tensor]] = {}
+    # like the trace's own pass, only X_{l+1} of each layer is kept: its other stages are recomputed when asked for
+    # (keeping every layer's stages here made the pass a third slower: fresh memory for each, not reused)
     with torch.no_grad():
         for layer in range(first, len(layers)):
             x = hiddens[layer]
             if layer == first and reuse:
                 attention = src.layer_stages(layer, attention_only=True)
-                attention = {k: attention[k] for k in base_layers.attention_names}
-                stages = {**attention, **layers.rest(layer, x, attention)}
+                hiddens[layer + 1] = layers.rest(layer, x, attention)[layers.OUTPUT]
             else:
-                stages = layers.layer(layer, x)
-            hiddens[layer + 1] = stages[layers.OUTPUT]
-            computed[layer] = stages
+                hiddens[layer + 1] = layers.layer(layer, x)[layers.OUTPUT]
     values = dict(src._values)
     for key, v in src._values.items():  # X_0 is held once, under its embedding stage's name too
         if key != "manual_hiddens" and isinstance(v, Tensor) and v.shape == old[0].shape and v.data_ptr() == old.data_ptr():
@@ -362,8 +360,6 @@ def derive(a: Analysis, new: Sequence[Intervention]) -> Analysis:
     shared = 0 if any(iv.stage == "manual_hiddens" for iv in new) else first
     trace = Trace(src.family, values, layers, _pipeline(layers, a), src.features, src.cache.budget_mb,
                   source=src, shared_below=shared)
-    for layer, stages in computed.items():
-        trace.cache.put(layer, stages)
     return Analysis(a.resolved, a.encoding, trace, a.words_given, a.on_mismatch, source=a, interventions=every)
 
 
@@ -575,7 +571,7 @@ class Effect:
         return any(p.changed for p in self.positions)
 
     def table(self) -> str:
-        lines = ["effect of " + ("; ".join(self.labels) or "the difference")]
+        lines = ["effect of " + "; ".join(self.labels)]
         lines.append("cosine of the hidden states before/after: " + " ".join(
             f"{label}:{float(c):.4f}" for label, c in zip(["emb", *map(str, range(len(self.cosine) - 1))], self.cosine,
                                                            strict=True)))
@@ -644,6 +640,9 @@ def effect(after: Analysis, before: Analysis | None = None, token: int | str | N
         raise InterventionError(f"This {after.family} model has no LM or MLM head, so no token probabilities: the "
                                 "effect is the cosine of its hidden states (leave token=None).")
     labels = tuple(iv.label for iv in after.interventions if iv not in before.interventions)
+    if not labels or before.encoding.ids != after.encoding.ids:  # two texts (a minimal pair), or other edits
+        labels = (f"{before.text!r} → {after.text!r}", *labels) if before.text != after.text else labels
+    labels = labels or ("nothing: the two analyses have the same interventions",)
     what = "next token" if after.family in DECODERS else "token"
     return Effect(cosine, per_position, None if tid is None else after.tokenizer.convert_ids_to_tokens(tid), what, labels)
 
