@@ -271,6 +271,7 @@ def test_patches_equal_the_hooked_model(kind):
     dense = torch.randn(n, d)
     b = a.patch("addnorm1_dense_hidden", layer, dense)
     assert_equals_model(b, hooked(a, "attn_out", {layer: lambda out: dense[None].clone()}))
+    assert b.verify().ok
     # one head's queries (GPT-2: the first block of its fused c_attn), rows only
     q = torch.randn(len(rows), dh)
     b = a.patch("selfattn_query_hidden", 0, q, head=1, positions=rows)
@@ -280,6 +281,7 @@ def test_patches_equal_the_hooked_model(kind):
         out[0, rows, dh:2 * dh] = q
         return out
     assert_equals_model(b, hooked(a, "q", {0: queries}))
+    assert b.verify().ok  # GPT-2: the package's own hook edits the first block of the fused c_attn
     # the feed-forward's first projection (gate for SwiGLU), a broadcast value
     f = t.sizes["f"]
     row = torch.randn(f)
@@ -291,8 +293,9 @@ def test_patches_equal_the_hooked_model(kind):
         out[0, n - 1] = row
         return out
     assert_equals_model(b, hooked(a, "ffn_in", {L - 1: ffn}))
-    with pytest.raises(tw.InterventionError, match=r"verify\(\) compares ablations"):
-        b.verify()
+    assert b.verify().ok
+    with pytest.raises(tw.InterventionError, match="selfattn_attention, which no module"):
+        b.patch("selfattn_attention", 0, 0.5, head=0).verify()
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "qwen3", "bert"])
@@ -323,6 +326,12 @@ def test_patching_from_a_minimal_pair_equals_the_hooked_model(kind):
     x2 = b.trace.manual_hiddens[2][-1]
     res = hooked_layer_output(a, 1, len(a.tokens) - 1, x2)
     assert_equals_model(mapped, res, skip=2)
+    if kind == "bert":  # X_2 is the output of layer 1's last LayerNorm: a hook there makes the same edit
+        assert mapped.verify().ok
+    else:  # a decoder's layer output is the residual sum, which no module gives
+        with pytest.raises(tw.InterventionError, match="addnorm2_add_hidden, which no module"):
+            mapped.verify()
+    assert patched.verify().ok
     assert torch.equal(mapped.trace.manual_hiddens[2][-1], x2)
 
 
@@ -674,3 +683,28 @@ def test_interventions_on_an_edited_analysis_and_before_an_earlier_one(word_toke
     assert torch.equal(x0.trace.preemb_norm_sum_emb, x0.trace.manual_hiddens[0])  # X_0 is held once
     assert "minimal pair" not in repr(then.effect()) and "addnorm1_dense_hidden" not in repr(then.effect())
     assert "zero-ablate head (1, 0)" in repr(then.effect())
+
+
+def test_qwen3_query_norm_patch_and_a_verify_that_can_fail():
+    a = build("qwen3")
+    n, dh = a.trace.sizes["n"], a.trace.sizes["dh"]
+    torch.manual_seed(5)
+    value = torch.randn(n, dh)
+    b = a.patch("selfattn_query_norm_hidden", 1, value, head=2)
+    module = a.model.model.layers[1].self_attn.q_norm
+
+    def hook(_m: Any, _i: Any, out: torch.Tensor) -> torch.Tensor:  # q_norm runs on 1 × n × heads × dh
+        out = out.clone()
+        out[0, :, 2] = value
+        return out
+    handle = module.register_forward_hook(hook)
+    try:
+        res = own_pass(a)
+    finally:
+        handle.remove()
+    assert_equals_model(b, res)
+    assert b.verify().ok
+    b.interventions[0].value.add_(1.0)  # now the model's hooked pass makes another edit than the trace made
+    b.trace._kept_pipeline.clear()
+    b._diffs = None
+    assert not b.verify().ok and b.verify().failing_layers[0] == 1
