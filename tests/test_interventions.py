@@ -708,3 +708,19 @@ def test_qwen3_query_norm_patch_and_a_verify_that_can_fail():
     b.trace._kept_pipeline.clear()
     b._diffs = None
     assert not b.verify().ok and b.verify().failing_layers[0] == 1
+
+
+def test_an_ablated_analysis_shows_in_the_widget_and_the_exported_page(minilm_path, tmp_path):
+    from transeasy_widget.payload import answer
+
+    a = tw.analyze("The keys to the cabinet are on the table.", model=minilm_path)
+    b = a.ablate([(5, 11)])
+    reply, _ = answer(b, {"type": "request", "id": 1, "what": "stage", "stage": "pipeline_hiddens", "layer": 0,
+                          "head": 0})
+    assert reply["parity"]["ok"] is True
+    page = b.save_html(tmp_path / "ablated.html")
+    assert page.exists() and page.stat().st_size > 10_000
+    patched = a.patch("selfattn_attention", 1, 0.1, head=0)  # no module gives the weights: no parity to show
+    reply, _ = answer(patched, {"type": "request", "id": 1, "what": "stage", "stage": "pipeline_hiddens", "layer": 0,
+                                "head": 0})
+    assert reply["type"] == "error" and "no pass of its own" in reply["message"]
