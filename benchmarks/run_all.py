@@ -16,6 +16,7 @@ import capture
 import contributions
 import corpus
 import decoders
+import interventions
 import memory
 import payload
 import saved_view
@@ -44,7 +45,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
                                                             or args.sizes[:1])),
                       ("saved view", lambda: saved_view.picture([n for n in args.sizes if n in (16, 128, 512)]
                                                                 or args.sizes[:1])
-                       + (saved_view.long_first_paint() if 512 in args.sizes else []))):
+                       + (saved_view.long_first_paint() if 512 in args.sizes else [])),
+                      ("interventions", lambda: interventions.measure([n for n in args.sizes
+                                                                       if n in interventions.SIZES]
+                                                                      or args.sizes[:1]))):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run()
     if not args.skip_browser:
