@@ -70,6 +70,10 @@ export function createStandaloneModel(state: Record<string, unknown>, answer: An
               emit("msg:custom", { type: "error", id: request.id, message: `no data for this ${String(request.what)} request in this page` }, []);
               return;
             }
+            if (typeof reply.content.error === "string") {  // a precomputed answer that is an error (export.py)
+              emit("msg:custom", { type: "error", id: request.id, message: reply.content.error }, []);
+              return;
+            }
             emit("msg:custom", { type: "reply", ...reply.content, id: request.id }, (reply.buffers ?? []).map(asDataView));
           },
           (err: unknown) => {

@@ -724,3 +724,8 @@ def test_an_ablated_analysis_shows_in_the_widget_and_the_exported_page(minilm_pa
     reply, _ = answer(patched, {"type": "request", "id": 1, "what": "stage", "stage": "pipeline_hiddens", "layer": 0,
                                 "head": 0})
     assert reply["type"] == "error" and "no pass of its own" in reply["message"]
+    from transeasy_widget.export import build, stage_key
+
+    page = build(patched)  # the page answers the parity stages with that error (js/standalone.ts sends it as one)
+    entry = page.manifest["stages"][stage_key("pipeline_hiddens", 0, 0)]["content"]
+    assert "no pass of its own" in entry["error"] and "parity" not in entry

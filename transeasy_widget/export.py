@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, InterventionError
 from .pack import Pack, attention_info, attention_layer, split, stage_slice
 from .payload import answer, json_safe
 from .widget import STATIC, _bundle
@@ -150,9 +150,12 @@ def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
     parity: dict[str, Any] | None = None
     for stage in stages:  # the stages without a layer axis (embeddings, symbols, parity): small, always in
         if stage.kind == "pipeline":  # one verification (the model's own pass) serves the three parity stages
-            parity = parity or json_safe(a.verify().to_dict())
+            try:
+                parity = parity or {"parity": json_safe(a.verify().to_dict())}
+            except InterventionError as err:  # a patch no model module can mirror: the page says so when asked
+                parity = {"error": str(err)}
             entries[stage_key(stage.name, 0, 0)] = {"content": {"what": "stage", "stage": stage.name, "layer": 0,
-                                                                "head": 0, "parity": parity}}
+                                                                "head": 0, **parity}}
         elif not stage.per_layer:
             entries[stage_key(stage.name, 0, 0)] = _stage_entry(a, pack, stage, 0, 0)
     manifest["attention_stage"] = attention_stage(a)  # every layer's and head's, derived in the page

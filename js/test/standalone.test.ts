@@ -31,6 +31,15 @@ describe("standalone model", () => {
     expect(replies[0]![1][0]).toBeInstanceOf(DataView);
   });
 
+  it("turns a precomputed answer that holds an error into an error reply with its message", async () => {
+    const model = createStandaloneModel({}, () => ({ content: { what: "stage", error: "no pass of its own to compare with" } }));
+    const replies: Array<Record<string, unknown>> = [];
+    model.on("msg:custom", (msg: Record<string, unknown>) => replies.push(msg));
+    model.send({ type: "request", id: 7, what: "stage" });
+    await settle();
+    expect(replies).toEqual([{ type: "error", id: 7, message: "no pass of its own to compare with" }]);
+  });
+
   it("mounts the widget from embedded replies, without Jupyter", async () => {
     const meta = makeMeta({ layers: 1, heads: 1 });
     const table = {
