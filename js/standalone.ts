@@ -1,6 +1,7 @@
 // Running the widget without Jupyter: an in-page model backed by plain JSON state and an answer function.
 
 import { requestKey } from "./client";
+import { type ComparePack, comparePageAnswer } from "./compare";
 import { PackData, type Manifest, type PackText } from "./pack";
 import type { Handler, WidgetModel } from "./types";
 import widget from "./widget";
@@ -117,6 +118,11 @@ export function mountPage(el: HTMLElement, state: Record<string, unknown>, manif
   const pack = new PackData(manifest, text, meta?.tokens ?? [], (what) =>
     `${what} is not in this page (it holds the stage tensors of layers ${held.join(", ") || "none"}): ` +
     "export it again with --layers (layers= in Python) naming this layer.");
+  const compare = (manifest as { compare?: ComparePack }).compare;
+  if (compare) {  // a comparison's page (tw.compare): b's pack and the differences beside a's
+    const b = (meta as { compare?: { b?: { tokens?: string[] } } } | undefined)?.compare?.b;
+    return mount(el, state, comparePageAnswer(pack, compare, b?.tokens ?? []));
+  }
   return mount(el, state, (request) => pack.answer(request));
 }
 

@@ -4,6 +4,7 @@ import "./widget.css";
 import { DataClient, shareClient, sharedClient } from "./client";
 import { firstPaintSource } from "./firstpaint";
 import { mountArcs } from "./arcs";
+import { captionA, mountComparison } from "./compare";
 import { mountControls } from "./controls";
 import { Disposer, Tooltip, h } from "./dom";
 import { mountHeatmap } from "./heatmap";
@@ -63,7 +64,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const theme = new ThemeWatch(root);
   bag.add(() => theme.dispose());
   const tooltip = new Tooltip(root);
-  const ctx: ViewContext = { store, client, root, theme, tooltip };
+  const ctx: ViewContext = { store, client, root, theme, tooltip, caption: captionA(model) };
 
   const views: View[] = [];
   const controls = mountControls(ctx);
@@ -81,6 +82,13 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   lower.append(arcs.el, row.el);
   root.insertBefore(controls.el, tooltip.el);
   root.insertBefore(main, tooltip.el);
+  // a comparison (tw.compare): a's, b's and the difference's maps in a row, the head statistics' deltas by the overview
+  const comparison = mountComparison(ctx, model, heatmap);
+  if (comparison) {
+    views.push(...comparison.views);
+    main.append(comparison.deltas);
+    root.insertBefore(comparison.maps, tooltip.el);
+  }
   root.insertBefore(lower, tooltip.el);
   root.insertBefore(stages.el, tooltip.el);
 
@@ -95,6 +103,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     heatmap.setSide(l.side);
     arcs.setWidth(l.arcs);
     main.classList.toggle("tw-stacked", !l.beside);
+    comparison?.fit(width, l.side, l.thumb);
   };
   bag.observeResize(root, fit);
   bag.add(store.subscribe((_, changed) => {
