@@ -98,7 +98,7 @@ class Comparison:
         """Each head statistic (``a.head_stats``) of a and of b, and b − a, L×H each; a statistic that cannot be
         computed for one of them (the word distances without a word alignment) is left out."""
         out: dict[str, dict[str, torch.Tensor]] = {}
-        for name in self.a.head_stats.keys():
+        for name in self.a.head_stats:
             try:
                 sa, sb = self.a.head_stats[name].float().cpu(), self.b.head_stats[name].float().cpu()
             except InputError:
