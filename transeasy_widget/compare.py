@@ -253,6 +253,7 @@ def to_html(c: Comparison, layers: Any = None, stage_mb: float | None = None,
     state["meta"] = w.meta
     data = build(c.a, weights, layers, STAGE_MB if stage_mb is None else stage_mb)
     data.manifest["compare"] = {"b": attention_manifest(c.b), "diff": diff_pack(c)}
+    data.manifest["ablations"] = w.page_ablations(state["ablated"])  # ablations of a, computed before export
     att = data.manifest["attention"]
     first = {att["layers"][str(state["layer"])], att["overview"][state["variant"]]["chunk"]}
     texts, data.manifest["chunks"] = split(data.text, data.manifest["chunks"], first)

@@ -28,15 +28,11 @@ class CompareWidget(AttentionWidget):
     def comparison(self) -> Comparison:
         return self._comparison
 
-    def _on_request(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        try:
-            reply, buffers = answer_compare(self._comparison, content)
-        except Exception as err:  # a defect, not bad input: the browser must still hear of it
-            self.log.exception("transeasy-widget: a comparison request failed")
-            rid = content.get("id") if isinstance(content, dict) and isinstance(content.get("id"), int) else None
-            reply, buffers = {"type": "error", "id": rid, "message": f"The kernel failed on this request: "
-                                                                     f"{type(err).__name__}: {str(err)[:300]}"}, []
-        self.send(reply, buffers)
+    def _answer(self, content: Any) -> tuple[dict[str, Any], list[bytes]]:
+        """An ablation (of a) as the analysis widget's; the data of a, b or the difference by ``analysis``."""
+        if isinstance(content, dict) and content.get("what") == "ablation":
+            return super()._answer(content)
+        return answer_compare(self._comparison, content)
 
     def save_html(self, path: str | Path, **options: Any) -> Path:
         selection = {name: getattr(self, name) for name in self.SELECTION}
