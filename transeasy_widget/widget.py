@@ -93,7 +93,7 @@ class AttentionWidget(anywidget.AnyWidget):
     panels = traitlets.List(traitlets.Unicode(), default_value=DEFAULT_PANELS).tag(sync=True)
     color_scale = traitlets.Unicode("fixed").tag(sync=True)
     # the heads ablated together, [[layer, head], ...] (ablation.py): the widget shows the effect of ablating them
-    ablated = traitlets.List(default_value=[]).tag(sync=True)
+    ablated: traitlets.List[list[int]] = traitlets.List(default_value=[]).tag(sync=True)
     # Python → browser only: read-only here, and refused from the front end (set_state)
     meta = traitlets.Dict(read_only=True).tag(sync=True)
 
