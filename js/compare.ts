@@ -8,7 +8,8 @@ import { DataClient } from "./client";
 import { fromBase64, inflate, toHalfBits } from "./codec";
 import { colorBar } from "./colorbar";
 import { firstPaintSource } from "./firstpaint";
-import { Disposer, Frames, context2d, h, localPoint } from "./dom";
+import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
+import { OVERVIEW_ROW_LABELS, thinnedIndices } from "./layout";
 import { type HeatmapView, mountHeatmap } from "./heatmap";
 import { PackData, type Manifest } from "./pack";
 import { fillFromFloat } from "./paint";
@@ -123,11 +124,19 @@ function mountDeltas(ctx: ViewContext, info: CompareInfo): View & { setThumb(px:
   }
   const bar = colorBar(72);
   titleRow.append(title, pick, bar.el);
+  // laid out as the overview (its label classes): heads along the top, layers down the side
+  const body = h("div", "tw-ov-body");
+  const colLabels = h("div", "tw-ov-collabels");
+  const rowLabels = h("div", "tw-ov-rowlabels");
   const plot = h("div", "tw-ov-plot");
   const canvas = h("canvas", "tw-deltas-canvas");
   const mark = h("div", "tw-ov-mark");
   plot.append(canvas, mark);
-  el.append(titleRow, plot);
+  body.append(colLabels, rowLabels, plot);
+  body.style.paddingLeft = `${OVERVIEW_ROW_LABELS}px`;
+  colLabels.style.left = `${OVERVIEW_ROW_LABELS}px`;
+  rowLabels.style.width = `${OVERVIEW_ROW_LABELS - 2}px`;
+  el.append(titleRow, body);
   let thumb = 24;
   const gap = 2;
 
@@ -149,6 +158,18 @@ function mountDeltas(ctx: ViewContext, info: CompareInfo): View & { setThumb(px:
     canvas.height = height;
     canvas.style.width = plot.style.width = `${width}px`;
     canvas.style.height = plot.style.height = `${height}px`;
+    clear(colLabels);
+    clear(rowLabels);
+    for (const hd of thinnedIndices(heads, thumb + gap, 22)) {
+      const label = h("span", "tw-ov-label", `H${hd}`);
+      label.style.left = `${hd * (thumb + gap) + thumb / 2}px`;
+      colLabels.appendChild(label);
+    }
+    for (const l of thinnedIndices(layers, thumb + gap, 14)) {
+      const label = h("span", "tw-ov-label", `L${l}`);
+      label.style.top = `${l * (thumb + gap) + thumb / 2}px`;
+      rowLabels.appendChild(label);
+    }
     let max = 0;
     for (const v of stat.delta) if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
     const hi = max || 1;

@@ -3,6 +3,9 @@ request's reply against Analysis.ablate / effect computed here, and the exported
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import traitlets
 
@@ -53,3 +56,75 @@ def test_a_bad_ablation_request_gets_an_error_reply(a, monkeypatch):
         reply = ask(w, monkeypatch, request)
         assert reply["type"] == "error" and reply["id"] == 4 and message in reply["message"], reply
         assert len(reply["message"]) < 400
+
+
+def hooked(model, layer: int, head: int, dh: int):
+    """A forward pre-hook on layer ``layer``'s attention output projection that zeroes head ``head``'s context
+    vectors: the model's own pass with the head ablated (independent of the trace)."""
+    def pre(_module, args):
+        x = args[0].clone()
+        x[..., head * dh:(head + 1) * dh] = 0
+        return (x, *args[1:])
+
+    encoder = getattr(model, "bert", model)
+    return encoder.encoder.layer[layer].attention.output.dense.register_forward_pre_hook(pre)
+
+
+def test_the_effect_of_a_bare_encoder_is_the_cosine_of_its_hidden_states(a, monkeypatch):
+    import torch
+
+    reply = ask(a.widget(), monkeypatch, {"heads": [[1, 2]], "mode": "zero"})
+    assert reply["type"] == "reply" and reply["readout"] is False and reply["positions"] == []
+    ids = torch.tensor([a.encoding.ids])
+    with torch.no_grad():
+        before = a.model(input_ids=ids, output_hidden_states=True).hidden_states
+        handle = hooked(a.model, 1, 2, a.trace.sizes["dh"])
+        try:
+            after = a.model(input_ids=ids, output_hidden_states=True).hidden_states
+        finally:
+            handle.remove()
+    expected = [float(torch.nn.functional.cosine_similarity(x[0], y[0], dim=-1).mean()) for x, y in zip(before, after, strict=True)]
+    assert reply["cosine"] == pytest.approx(expected, abs=1e-5)
+    assert reply["cosine"][:2] == pytest.approx([1.0, 1.0]) and reply["cosine"][-1] < 0.9999
+    assert a.widget()._effects  # kept for the exported page
+
+
+def test_an_mlm_shows_its_top_predictions_and_the_predicted_tokens_probability(word_tokenizer, monkeypatch):
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(1)
+    cfg = BertConfig(vocab_size=len(word_tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=64, attn_implementation="eager")
+    mlm = BertForMaskedLM(cfg).eval()
+    m = tw.analyze("The cat [MASK] on the mat.", model=mlm, tokenizer=word_tokenizer)
+    reply = ask(m.widget(), monkeypatch, {"heads": [[0, 1], [2, 3]]})
+    assert reply["type"] == "reply" and reply["readout"] is True, reply
+    mask = m.tokens.index("[MASK]")
+    (pos,) = reply["positions"]
+    assert pos["position"] == mask and pos["input_token"] == "[MASK]"
+    ids = torch.tensor([m.encoding.ids])
+    with torch.no_grad():
+        p_before = torch.softmax(mlm(input_ids=ids).logits[0, mask], -1)
+        handles = [hooked(mlm, 0, 1, 8), hooked(mlm, 2, 3, 8)]
+        try:
+            p_after = torch.softmax(mlm(input_ids=ids).logits[0, mask], -1)
+        finally:
+            for h in handles:
+                h.remove()
+    top = word_tokenizer.convert_ids_to_tokens(int(p_before.argmax()))
+    assert reply["token"] == top and pos["before"][0][0] == top
+    assert pos["prob_before"] == pytest.approx(float(p_before.max()), abs=1e-5)
+    assert pos["prob_after"] == pytest.approx(float(p_after[int(p_before.argmax())]), abs=1e-5)
+    assert [t for t, _ in pos["after"]] == word_tokenizer.convert_ids_to_tokens(p_after.topk(5).indices.tolist())
+
+
+def test_the_exported_page_holds_the_effects_computed_and_that_of_its_set(a, tmp_path, monkeypatch):
+    w = a.widget()
+    ask(w, monkeypatch, {"heads": [[0, 0]]})
+    w.ablated = [[2, 3]]
+    text = w.save_html(tmp_path / "page.html").read_text(encoding="utf-8")
+    manifest = json.loads(re.search(r'<script type="application/json" id="tw-pack">(.*?)</script>', text, re.S)[1])
+    assert set(manifest["ablations"]) == {"ablation|0.0|zero", "ablation|2.3|zero"}
+    state = json.loads(re.search(r'<script type="application/json" id="tw-state">(.*?)</script>', text, re.S)[1])
+    assert state["ablated"] == [[2, 3]]
