@@ -10,7 +10,14 @@ from __future__ import annotations
 from .analysis import Analysis, analyze
 from .compare import Comparison, compare
 from .corpus import CorpusStats, corpus_stats
-from .errors import AlignmentError, InputError, ModelError, TransEasyError, UnsupportedModelError
+from .errors import (
+    AlignmentError,
+    InputError,
+    InterventionError,
+    ModelError,
+    TransEasyError,
+    UnsupportedModelError,
+)
 from .stages import REGISTRY, STAGES, Stage
 from .trace import SUPPORTED, Trace
 from .verify import Verification
@@ -18,6 +25,7 @@ from .verify import Verification
 __version__ = "0.1.0"
 
 __all__ = [
-    "REGISTRY", "STAGES", "SUPPORTED", "AlignmentError", "Analysis", "Comparison", "CorpusStats", "InputError", "ModelError", "Stage", "Trace",
+    "REGISTRY", "STAGES", "SUPPORTED", "AlignmentError", "Analysis", "Comparison", "CorpusStats", "InputError",
+    "InterventionError", "ModelError", "Stage", "Trace",
     "TransEasyError", "UnsupportedModelError", "Verification", "__version__", "analyze", "compare", "corpus_stats",
 ]

@@ -14,8 +14,11 @@ from .verify import TOLERANCE, Diffs, Verification, layer_diffs
 from .words import Alignment, align, check_on_mismatch
 
 if TYPE_CHECKING:
+    import torch
+
     from .attention import AttentionViews, HiddenStates
     from .headstats import HeadStats
+    from .interventions import Effect, Intervention
     from .logit_lens import LogitLens
     from .viz import Viz
 
@@ -53,8 +56,11 @@ class Analysis:
     """One text (or pair) through one model: its tokens, every stage of the forward pass, and its views."""
 
     def __init__(self, resolved: Resolved, encoding: Encoding, trace: Trace,
-                 words: Sequence[str] | Sequence[Sequence[str]] | None = None, on_mismatch: str = "error"):
+                 words: Sequence[str] | Sequence[Sequence[str]] | None = None, on_mismatch: str = "error",
+                 source: Analysis | None = None, interventions: Sequence[Intervention] = ()):
         self.resolved = resolved
+        self.source = source  # the analysis this one was made from by ablate() or patch(); None for analyze()
+        self.interventions: tuple[Intervention, ...] = tuple(interventions)
         self.encoding = encoding
         self.trace = trace
         self.words_given = None if words is None else list(words)
@@ -140,6 +146,50 @@ class Analysis:
 
         return logit_lens(self, k)
 
+    # -- interventions (interventions.py) ------------------------------------------------------------------------
+    def ablate(self, heads: Any, mode: str = "zero", corpus: Sequence[str] | None = None) -> Analysis:
+        """A new analysis with heads ablated, ``heads=[(layer, head), ...]``: each head's context vectors (its slice
+        of the attention output before W_O) set to zero (``mode="zero"``) or to their mean over this text's positions
+        (``mode="mean"``; over every position of the texts of ``corpus=`` where given). Recomputed from the first
+        ablated layer on; the layers before it are this analysis's own. ``.effect()`` says what changed."""
+        from .interventions import ablate
+
+        return ablate(self, heads, mode, corpus)
+
+    def patch(self, stage: str, layer: int, value: Any, head: int | None = None, positions: Any = None) -> Analysis:
+        """A new analysis with one stage of one layer replaced: by ``value`` (a tensor of the slice's shape, or one
+        that broadcasts to it), or by the same stage of another analysis (activation patching; equal token counts,
+        or ``positions=[...]`` / ``positions={this: other}``). ``head``: that head's slice only; ``positions``: those
+        rows only (the query rows of an n×n stage). ``manual_hiddens`` takes a hidden-state index (0: X_0)."""
+        from .interventions import patch
+
+        return patch(self, stage, layer, value, head, positions)
+
+    @property
+    def ablated(self) -> list[tuple[int, int, str]]:
+        """The heads ablated in this analysis, as (layer, head, mode)."""
+        return [iv.ablation for iv in self.interventions if iv.ablation is not None]
+
+    def effect(self, before: Analysis | None = None, token: int | str | None = None, position: Any = None,
+               k: int = 5) -> Effect:
+        """What changed from ``before`` (default: the analysis this one was ablated or patched from) to this one:
+        the cosine of each hidden state before/after and, for a model with an LM or MLM head, the top-k tokens and
+        ``token``'s probability before and after at ``position`` (default: the last for decoders, the [MASK]s)."""
+        from .interventions import effect
+
+        return effect(self, before, token, position, k)
+
+    def ablation_importance(self, layers: Sequence[int] | None = None, mode: str = "zero", metric: str | None = None,
+                            token: int | str | None = None, position: Any = None,
+                            corpus: Sequence[str] | None = None) -> torch.Tensor:
+        """Every head of ``layers`` (default: all) ablated alone, scored by ``metric`` ("kl", the default with an
+        output head; "prob", the drop in ``token``'s probability; "cosine", 1 − cos of the last hidden state, the
+        default for bare encoders): an L×H tensor (NaN in the rows of layers not asked for). Each ablation
+        recomputes its layer's attention output onwards, never the layers before it."""
+        from .interventions import ablation_importance
+
+        return ablation_importance(self, layers, mode, metric, token, position, corpus)
+
     def summary(self) -> str:
         s = self.trace.sizes
         text = repr(self.text) if self.text_pair is None else f"{self.text!r} + {self.text_pair!r}"
@@ -184,7 +234,8 @@ class Analysis:
         return self.widget()._repr_mimebundle_(include=include, exclude=exclude)
 
     def __repr__(self) -> str:
-        return f"<Analysis of {self.text!r}: {self.model_name}, {len(self.tokens)} tokens>"
+        edits = f"; {'; '.join(iv.label for iv in self.interventions)}" if self.interventions else ""
+        return f"<Analysis of {self.text!r}: {self.model_name}, {len(self.tokens)} tokens{edits}>"
 
 
 def analyze(text: str, text_pair: str | None = None, *, model: Any = None, tokenizer: Any = None,

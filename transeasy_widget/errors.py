@@ -19,6 +19,10 @@ class UnsupportedModelError(ModelError):
     """The model is not one of the supported BERT-like encoders."""
 
 
+class InterventionError(InputError):
+    """An ablation or a patch that does not fit the model or the text (a head, a stage, a value's shape)."""
+
+
 class AlignmentError(InputError):
     """The user's word list does not line up with the text's pieces."""
 

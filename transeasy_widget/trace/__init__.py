@@ -60,8 +60,12 @@ class Trace:
     """
 
     def __init__(self, family: str, values: dict[str, Any], layers: Layers, run_pipeline: Callable[[], Any],
-                 features: Collection[str] = frozenset(), cache_mb: float = DEFAULT_MB):
+                 features: Collection[str] = frozenset(), cache_mb: float = DEFAULT_MB,
+                 source: Trace | None = None, shared_below: int = 0):
         self.family = family
+        # an intervention's trace (interventions.py): layers below ``shared_below`` are its source's, served by it
+        self.source = source
+        self.shared_below = shared_below if source is not None else 0
         self.features = frozenset(features)  # the model's optional features (stages.FEATURES), e.g. a projection
         self._values = values
         self._layers = layers
@@ -111,6 +115,9 @@ class Trace:
         the numbers are those of the full pass.
         """
         layer = check_index("layer", layer, self.sizes["L"])
+        if layer < self.shared_below:  # not edited: the very tensors of the source's trace
+            assert self.source is not None
+            return self.source.layer_stages(layer, attention_only, held)
         stages = self.cache.get(layer)
         if stages is None and held:
             stages = held

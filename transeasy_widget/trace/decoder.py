@@ -137,75 +137,89 @@ def _heads(rows: Tensor, dh: int) -> Tensor:
     return rows.view(rows.shape[0], -1, dh).transpose(0, 1)
 
 
+# an edit of a layer's stages (interventions.py): (stage name, value) → the value the layer goes on with
+Edit = Callable[[str, Tensor], Tensor]
+
+
+def _same(_name: str, value: Tensor) -> Tensor:
+    return value
+
+
 def attention_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None,
-                     mask: Tensor) -> dict[str, Tensor]:
+                     mask: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
     """The first part of one decoder layer from its input x = X_l (n×d): the norm, Q, K, V (normalised and
-    rotated where the family does), the scores, the mask and the attention weights, by registry name."""
+    rotated where the family does), the scores, the mask and the attention weights, by registry name.
+
+    ``edit``: each stage on the data path passes through it, and the layer goes on with what it gives back
+    (an intervention); None: the model's own pass."""
+    e = edit or _same
     heads, dh = p.heads, p.head_dim
     s: dict[str, Tensor] = {}
     h, s["selfattn_norm_scale"] = normalize(x, p.norm1)
-    s["selfattn_norm_hidden"] = h
+    h = s["selfattn_norm_hidden"] = e("selfattn_norm_hidden", h)
     if p.fused_qkv is not None:  # GPT-2: one Conv1D, split in three column blocks
         rows = project(h, p.fused_qkv).split(heads * dh, dim=1)
     else:
         rows = tuple(project(h, module) for module in (p.query, p.key, p.value))  # type: ignore[arg-type]
-    q, k, v = (_heads(t, dh) for t in rows)
+    q, k, v = (e(name, _heads(t, dh)) for name, t in
+               zip(("selfattn_query_hidden", "selfattn_key_hidden", "selfattn_value_hidden"), rows, strict=True))
     s.update(selfattn_query_hidden=q, selfattn_key_hidden=k, selfattn_value_hidden=v)
     if p.q_norm is not None and p.k_norm is not None:  # Qwen3: RMSNorm over each head's dh
-        q = s["selfattn_query_norm_hidden"] = normalize(q, p.q_norm)[0]
-        k = s["selfattn_key_norm_hidden"] = normalize(k, p.k_norm)[0]
+        q = s["selfattn_query_norm_hidden"] = e("selfattn_query_norm_hidden", normalize(q, p.q_norm)[0])
+        k = s["selfattn_key_norm_hidden"] = e("selfattn_key_norm_hidden", normalize(k, p.k_norm)[0])
     if rope is not None:
         cos, sin = rope
-        q = s["selfattn_query_rot_hidden"] = rotate(q, cos, sin)
-        k = s["selfattn_key_rot_hidden"] = rotate(k, cos, sin)
+        q = s["selfattn_query_rot_hidden"] = e("selfattn_query_rot_hidden", rotate(q, cos, sin))
+        k = s["selfattn_key_rot_hidden"] = e("selfattn_key_rot_hidden", rotate(k, cos, sin))
     # grouped-query attention: each query head reads its key/value head (repeat_kv)
     k_read = k.index_select(0, kv_heads_of(heads, p.kv_heads).to(x.device)) if p.group > 1 else k
-    qkt = torch.matmul(q, k_read.transpose(1, 2))
-    scaled = torch.mul(qkt, p.scaling)
-    masked = torch.where(mask, scaled, scaled.new_tensor(float("-inf")))
-    attention = torch.softmax(masked, -1)
+    qkt = e("selfattn_qkt_hidden", torch.matmul(q, k_read.transpose(1, 2)))
+    scaled = e("selfattn_qkt_scale_hidden", torch.mul(qkt, p.scaling))
+    masked = e("selfattn_qkt_scale_masked_hidden", torch.where(mask, scaled, scaled.new_tensor(float("-inf"))))
+    attention = e("selfattn_attention", torch.softmax(masked, -1))
     s.update(selfattn_qkt_hidden=qkt, selfattn_qkt_scale_hidden=scaled, selfattn_qkt_scale_masked_hidden=masked,
              selfattn_qkt_scale_soft_hidden=attention, selfattn_attention=attention)
     return s
 
 
-def rest_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def rest_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
     """The rest of one decoder layer from X_l and its ``attention_stages``: context, output projection, residual,
-    the feed-forward; X_{l+1} is ``addnorm2_add_hidden``."""
+    the feed-forward; X_{l+1} is ``addnorm2_add_hidden``. ``edit``: as in ``attention_stages``."""
+    e = edit or _same
     n = x.shape[0]
     heads = p.heads
     v = attn["selfattn_value_hidden"]
     v_read = v.index_select(0, kv_heads_of(heads, p.kv_heads).to(x.device)) if p.group > 1 else v
-    contvec = torch.matmul(attn["selfattn_attention"], v_read)
+    contvec = e("selfattn_contvec", torch.matmul(attn["selfattn_attention"], v_read))
     concat = contvec.transpose(0, 1).reshape(n, heads * p.head_dim)
     s: dict[str, Tensor] = {"selfattn_contvec": _heads(concat, p.head_dim), "selfattn_contvec_concat": concat}
-    dense1 = s["addnorm1_dense_hidden"] = project(concat, p.attn_out)
-    mid = s["addnorm1_add_hidden"] = torch.add(x, dense1)
+    dense1 = s["addnorm1_dense_hidden"] = e("addnorm1_dense_hidden", project(concat, p.attn_out))
+    mid = s["addnorm1_add_hidden"] = e("addnorm1_add_hidden", torch.add(x, dense1))
     h2, s["ffnn_norm_scale"] = normalize(mid, p.norm2)
-    s["ffnn_norm_hidden"] = h2
+    h2 = s["ffnn_norm_hidden"] = e("ffnn_norm_hidden", h2)
     if p.gate is not None and p.up is not None:
-        gate = s["ffnn_gate_hidden"] = project(h2, p.gate)
-        gate_act = s["ffnn_gate_act"] = p.act(gate)
-        up = s["ffnn_up_hidden"] = project(h2, p.up)
-        inner = s["ffnn_glu_hidden"] = torch.mul(gate_act, up)
+        gate = s["ffnn_gate_hidden"] = e("ffnn_gate_hidden", project(h2, p.gate))
+        gate_act = s["ffnn_gate_act"] = e("ffnn_gate_act", p.act(gate))
+        up = s["ffnn_up_hidden"] = e("ffnn_up_hidden", project(h2, p.up))
+        inner = s["ffnn_glu_hidden"] = e("ffnn_glu_hidden", torch.mul(gate_act, up))
     else:
         assert p.ffn_in is not None
-        pre = s["ffnn_dense_hidden"] = project(h2, p.ffn_in)
-        inner = s["ffnn_dense_act"] = p.act(pre)
-    dense2 = s["addnorm2_dense_hidden"] = project(inner, p.ffn_out)
-    s["addnorm2_add_hidden"] = torch.add(mid, dense2)
+        pre = s["ffnn_dense_hidden"] = e("ffnn_dense_hidden", project(h2, p.ffn_in))
+        inner = s["ffnn_dense_act"] = e("ffnn_dense_act", p.act(pre))
+    dense2 = s["addnorm2_dense_hidden"] = e("addnorm2_dense_hidden", project(inner, p.ffn_out))
+    s["addnorm2_add_hidden"] = e("addnorm2_add_hidden", torch.add(mid, dense2))
     return s
 
 
 def layer_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None,
-                 mask: Tensor) -> dict[str, Tensor]:
+                 mask: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
     """Every stage of one decoder layer from its input x = X_l (n×d), by registry name (no layer axis).
 
     ``rope``: the (cos, sin) tables (n×dh) of the Llama family, None for GPT-2; ``mask``: n×n, True where a
-    query may attend. X_{l+1} is ``addnorm2_add_hidden``.
+    query may attend. X_{l+1} is ``addnorm2_add_hidden``. ``edit``: as in ``attention_stages``.
     """
-    attn = attention_stages(p, x, rope, mask)
-    return {**attn, **rest_stages(p, x, attn)}
+    attn = attention_stages(p, x, rope, mask, edit)
+    return {**attn, **rest_stages(p, x, attn, edit)}
 
 
 def final_stages(norm: nn.Module, unembed: tuple[Tensor, Tensor | None] | None, x_last: Tensor,
@@ -279,20 +293,20 @@ class Decoder:
                 out[layer + 1] = self.layer(layer, out[layer])[self.OUTPUT]
         return out
 
-    def layer(self, layer: int, x: Tensor) -> dict[str, Tensor]:
+    def layer(self, layer: int, x: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
         """Every activation stage of one layer from its input X_l, by the function the pass runs."""
         with torch.no_grad():
-            return layer_stages(self.parts[layer], x, self.rope, self.masks[layer])
+            return layer_stages(self.parts[layer], x, self.rope, self.masks[layer], edit)
 
-    def attention(self, layer: int, x: Tensor) -> dict[str, Tensor]:
+    def attention(self, layer: int, x: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
         """The ``attention_names`` stages of one layer from X_l: the first part of what ``layer`` computes."""
         with torch.no_grad():
-            return attention_stages(self.parts[layer], x, self.rope, self.masks[layer])
+            return attention_stages(self.parts[layer], x, self.rope, self.masks[layer], edit)
 
-    def rest(self, layer: int, x: Tensor, attention: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def rest(self, layer: int, x: Tensor, attention: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
         """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``."""
         with torch.no_grad():
-            return rest_stages(self.parts[layer], x, attention)
+            return rest_stages(self.parts[layer], x, attention, edit)
 
     def final(self, x_last: Tensor, logits: bool) -> dict[str, Tensor]:
         """The final norm of X_L (and the logits where asked for), computed now."""

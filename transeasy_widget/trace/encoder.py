@@ -220,45 +220,61 @@ def _heads_of(t: torch.Tensor, heads: int) -> torch.Tensor:
     return t.view(n, heads, d // heads).transpose(0, 1)
 
 
-def attention_stages(x: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
-    """The attention weights of one layer from its input X_l (n×d), and what they are made of (Q, K, the scores)."""
-    q, k = _linear(x, p.query), _linear(x, p.key)
-    qkt = torch.matmul(_heads_of(q, heads), _heads_of(k, heads).transpose(1, 2))
-    scaled = torch.mul(qkt, p.scaling)
-    attention = torch.softmax(scaled, -1)
-    return {"selfattn_query_hidden": _heads_of(q, heads), "selfattn_key_hidden": _heads_of(k, heads),
+# an edit of a layer's stages (interventions.py): (stage name, value) → the value the layer goes on with
+Edit = Callable[[str, torch.Tensor], torch.Tensor]
+
+
+def _same(_name: str, value: torch.Tensor) -> torch.Tensor:
+    return value
+
+
+def attention_stages(x: torch.Tensor, p: LayerParts, heads: int, edit: Edit | None = None) -> dict[str, torch.Tensor]:
+    """The attention weights of one layer from its input X_l (n×d), and what they are made of (Q, K, the scores).
+
+    ``edit``: each stage on the data path passes through it, and the layer goes on with what it gives back
+    (an intervention); None: the model's own pass."""
+    e = edit or _same
+    q = e("selfattn_query_hidden", _heads_of(_linear(x, p.query), heads))
+    k = e("selfattn_key_hidden", _heads_of(_linear(x, p.key), heads))
+    qkt = e("selfattn_qkt_hidden", torch.matmul(q, k.transpose(1, 2)))
+    scaled = e("selfattn_qkt_scale_hidden", torch.mul(qkt, p.scaling))
+    attention = e("selfattn_attention", torch.softmax(scaled, -1))
+    return {"selfattn_query_hidden": q, "selfattn_key_hidden": k,
             "selfattn_qkt_hidden": qkt, "selfattn_qkt_scale_hidden": scaled,
             "selfattn_qkt_scale_soft_hidden": attention, "selfattn_attention": attention}
 
 
-def rest_stages(x: torch.Tensor, attention: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
+def rest_stages(x: torch.Tensor, attention: torch.Tensor, p: LayerParts, heads: int,
+                edit: Edit | None = None) -> dict[str, torch.Tensor]:
     """The stages of one layer after its attention weights (H×n×n): values, context, dense, residual, LayerNorm,
-    feed-forward; the output X_{l+1} is ``addnorm2_norm_hidden``."""
-    n, d = x.shape
-    v = _linear(x, p.value)
-    concat = torch.matmul(attention, _heads_of(v, heads)).transpose(0, 1).reshape(n, d)
-    dense1 = _linear(concat, p.attn_out)
-    add1 = torch.add(dense1, x)
-    norm1 = _layer_norm(add1, p.norm1)
-    ffn_hidden = _linear(norm1, p.ffn_in)
-    ffn_act = p.act(ffn_hidden)
-    dense2 = _linear(ffn_act, p.ffn_out)
-    add2 = torch.add(dense2, norm1)
+    feed-forward; the output X_{l+1} is ``addnorm2_norm_hidden``. ``edit``: as in ``attention_stages``."""
+    e = edit or _same
+    n, _ = x.shape
+    v = e("selfattn_value_hidden", _heads_of(_linear(x, p.value), heads))
+    contvec = e("selfattn_contvec", torch.matmul(attention, v))
+    concat = contvec.transpose(0, 1).reshape(n, contvec.shape[0] * contvec.shape[2])
+    dense1 = e("addnorm1_dense_hidden", _linear(concat, p.attn_out))
+    add1 = e("addnorm1_add_hidden", torch.add(dense1, x))
+    norm1 = e("addnorm1_norm_hidden", _layer_norm(add1, p.norm1))
+    ffn_hidden = e("ffnn_dense_hidden", _linear(norm1, p.ffn_in))
+    ffn_act = e("ffnn_dense_act", p.act(ffn_hidden))
+    dense2 = e("addnorm2_dense_hidden", _linear(ffn_act, p.ffn_out))
+    add2 = e("addnorm2_add_hidden", torch.add(dense2, norm1))
     return {
-        "selfattn_value_hidden": _heads_of(v, heads), "selfattn_contvec": _heads_of(concat, heads),
+        "selfattn_value_hidden": v, "selfattn_contvec": _heads_of(concat, heads),
         "selfattn_contvec_concat": concat,
         "addnorm1_dense_hidden": dense1, "addnorm1_add_hidden": add1, "addnorm1_norm_hidden": norm1,
         "ffnn_dense_hidden": ffn_hidden, "ffnn_dense_act": ffn_act,
         "addnorm2_dense_hidden": dense2, "addnorm2_add_hidden": add2,
-        "addnorm2_norm_hidden": _layer_norm(add2, p.norm2),
+        "addnorm2_norm_hidden": e("addnorm2_norm_hidden", _layer_norm(add2, p.norm2)),
     }
 
 
-def layer_stages(x: torch.Tensor, p: LayerParts, heads: int) -> dict[str, torch.Tensor]:
+def layer_stages(x: torch.Tensor, p: LayerParts, heads: int, edit: Edit | None = None) -> dict[str, torch.Tensor]:
     """Every activation stage of one encoder layer from its input X_l (n×d); the output X_{l+1} is
     ``addnorm2_norm_hidden``. Per-head stages are H×n×dh views of the token-major n×d ones."""
-    attention = attention_stages(x, p, heads)
-    return {**attention, **rest_stages(x, attention["selfattn_attention"], p, heads)}
+    attention = attention_stages(x, p, heads, edit)
+    return {**attention, **rest_stages(x, attention["selfattn_attention"], p, heads, edit)}
 
 
 # the stages attention_stages gives: what the attention views, head statistics and verify read
@@ -290,9 +306,10 @@ class Layers(Protocol):
     def layer_names(self) -> tuple[str, ...]: ...
     def dims(self) -> dict[str, int]: ...
     def hiddens(self, x0: torch.Tensor) -> torch.Tensor: ...
-    def layer(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
-    def attention(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
-    def rest(self, layer: int, x: torch.Tensor, attention: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
+    def layer(self, layer: int, x: torch.Tensor, edit: Edit | None = None) -> dict[str, torch.Tensor]: ...
+    def attention(self, layer: int, x: torch.Tensor, edit: Edit | None = None) -> dict[str, torch.Tensor]: ...
+    def rest(self, layer: int, x: torch.Tensor, attention: Mapping[str, torch.Tensor],
+             edit: Edit | None = None) -> dict[str, torch.Tensor]: ...
 
 
 @dataclass(frozen=True)
@@ -324,20 +341,21 @@ class Encoder:
                 out[layer + 1] = layer_stages(out[layer], p, self.heads)["addnorm2_norm_hidden"]
         return out
 
-    def layer(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def layer(self, layer: int, x: torch.Tensor, edit: Edit | None = None) -> dict[str, torch.Tensor]:
         """Every activation stage of one layer from its input X_l, by the function the pass runs."""
         with torch.no_grad():
-            return layer_stages(x, self.parts[layer], self.heads)
+            return layer_stages(x, self.parts[layer], self.heads, edit)
 
-    def attention(self, layer: int, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def attention(self, layer: int, x: torch.Tensor, edit: Edit | None = None) -> dict[str, torch.Tensor]:
         """The ``ATTENTION_STAGES`` of one layer from X_l: the first part of what ``layer`` computes."""
         with torch.no_grad():
-            return attention_stages(x, self.parts[layer], self.heads)
+            return attention_stages(x, self.parts[layer], self.heads, edit)
 
-    def rest(self, layer: int, x: torch.Tensor, attention: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def rest(self, layer: int, x: torch.Tensor, attention: Mapping[str, torch.Tensor],
+             edit: Edit | None = None) -> dict[str, torch.Tensor]:
         """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``."""
         with torch.no_grad():
-            return rest_stages(x, attention["selfattn_attention"], self.parts[layer], self.heads)
+            return rest_stages(x, attention["selfattn_attention"], self.parts[layer], self.heads, edit)
 
 
 def encoder_stages(embedded: torch.Tensor, parts: Sequence[LayerParts], heads: int,

@@ -1,0 +1,371 @@
+"""Interventions: head ablations and stage patches, each checked against the model's own pass with the same edit.
+
+The edits on the model side are forward (pre-)hooks written here from the modeling files (the output projection's
+input is the heads' context vectors side by side; a module's output is its stage), never taken from the package:
+the ablated / patched analysis must equal the hooked model's hidden states (and logits) to relative 1e-5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import transeasy_widget as tw
+from tests.conftest import random_bert, wordpiece_tokenizer
+from tests.test_decoders import TEXT, gpt2, llama_like
+from tests.test_families import FAMILIES as ENCODER_FAMILIES
+from tests.test_families import SHAPES, Shape, model_of, tokenizer_of
+from tests.tokenizers_for_tests import byte_level_bpe
+
+REL = 1e-5
+Hook = Callable[[torch.Tensor], torch.Tensor]
+
+# where each family keeps its layers and, inside a layer, the modules the tests hook (from the modeling files)
+ENCODER_PATHS = {name: fam.paths for name, fam in ENCODER_FAMILIES.items()}
+ENCODER_PATHS["bert"] = ENCODER_PATHS["roberta"]
+DECODER_PATHS = {
+    "gpt2": {"attn_out": "attn.c_proj", "q": "attn.c_attn", "ffn_in": "mlp.c_fc"},
+    **{k: {"attn_out": "self_attn.o_proj", "q": "self_attn.q_proj", "ffn_in": "mlp.gate_proj"}
+       for k in ("llama", "mistral", "qwen2", "qwen3")},
+}
+DECODERS = tuple(DECODER_PATHS)
+ENCODERS = ("bert", *ENCODER_FAMILIES)
+
+
+def relative(manual: Any, model: Any) -> float:
+    manual, model = torch.as_tensor(manual).float(), torch.as_tensor(model).float()
+    return float((manual - model.reshape(manual.shape)).abs().max() / model.abs().max().clamp_min(1e-30))
+
+
+def build(kind: str, shape: Shape | None = None) -> tw.Analysis:
+    """A random model of the family and its analysis of one text (a decoder's 13 pieces, or an encoder's)."""
+    if kind in DECODERS:
+        tok = byte_level_bpe()
+        extra = {"mistral": {"sliding_window": 5}, "qwen2": {"use_sliding_window": True, "sliding_window": 4,
+                                                               "max_window_layers": 1}}.get(kind, {})
+        model = gpt2(len(tok)) if kind == "gpt2" else llama_like(kind, len(tok), **extra)
+        return tw.analyze(TEXT, model=model, tokenizer=tok)
+    if kind == "bert":
+        tok = wordpiece_tokenizer()
+        return tw.analyze("the cat sat on the mat because it was tired .", model=random_bert(3, 4, 32, vocab=len(tok)),
+                          tokenizer=tok)
+    return tw.analyze("The cat sat on the mat because it was tired.", model=model_of(kind, shape),
+                      tokenizer=tokenizer_of(kind))
+
+
+def layer_modules(a: tw.Analysis) -> list[nn.Module]:
+    """The distinct layer modules, in the model's order (ALBERT: its shared ones)."""
+    m = a.model
+    if a.family == "gpt2":
+        return list(m.transformer.h)
+    if a.family in DECODERS:
+        return list(m.model.layers)
+    if a.family == "bert":
+        return list(m.encoder.layer)
+    return ENCODER_FAMILIES[a.family].layers(m)
+
+
+def path_of(a: tw.Analysis, part: str) -> str:
+    return (DECODER_PATHS if a.family in DECODERS else ENCODER_PATHS)[a.family][part]
+
+
+def hooked(a: tw.Analysis, part: str, edits: dict[int, Hook], pre: bool = False) -> Any:
+    """The model's own pass with ``edits[layer]`` applied to the input (pre) or output of ``part`` at each layer.
+
+    Layers are counted by the calls of the part's modules (ALBERT runs one shared module L times)."""
+    calls = [0]
+
+    def hook_pre(_m: Any, args: tuple) -> Any:
+        layer = calls[0]
+        calls[0] += 1
+        return (edits[layer](args[0]), *args[1:]) if layer in edits else None
+
+    def hook_out(_m: Any, _args: tuple, out: Any) -> Any:
+        layer = calls[0]
+        calls[0] += 1
+        return edits[layer](out) if layer in edits else None
+
+    handles = []
+    for module in dict.fromkeys(lay.get_submodule(path_of(a, part)) for lay in layer_modules(a)):
+        handles.append(module.register_forward_pre_hook(hook_pre) if pre else module.register_forward_hook(hook_out))
+    try:
+        return own_pass(a)
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls[0] == a.trace.sizes["L"]
+
+
+def own_pass(a: tw.Analysis) -> Any:
+    ids = torch.tensor([a.encoding.ids])
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if a.family not in DECODERS and a.family != "distilbert":
+        inputs["token_type_ids"] = torch.tensor([a.encoding.segment_ids])
+    with torch.no_grad():
+        return a.model(**inputs, output_hidden_states=True)
+
+
+def assert_equals_model(b: tw.Analysis, res: Any, skip: int | None = None) -> None:
+    """Every hidden state (a decoder's last after its final norm) and the logits, relative 1e-5.
+
+    ``skip``: a hidden state that a hook on a layer's output replaced: the model may record it before the hook runs
+    (transformers records hidden states by hooks of its own), so the layers after it and the logits are compared."""
+    t = b.trace
+    hiddens = res.hidden_states
+    last = t.final_norm_hidden if b.family in DECODERS else t.manual_hiddens[-1]
+    for i in range(len(hiddens) - 1):
+        if i != skip:
+            assert relative(t.manual_hiddens[i], hiddens[i][0]) <= REL, i
+    assert relative(last, hiddens[-1][0]) <= REL
+    if "final_logits" in t:
+        assert relative(t.final_logits, res.logits[0]) <= REL
+
+
+def head_columns(a: tw.Analysis, head: int) -> slice:
+    dh = a.trace.sizes["dh"]
+    return slice(head * dh, (head + 1) * dh)
+
+
+FAMILY_CASES = [*DECODERS, "bert", *((n, s) for n, shapes in SHAPES.items() for s in shapes)]
+
+
+def _case(case: Any) -> tuple[str, Shape | None]:
+    return (case, None) if isinstance(case, str) else case
+
+
+@pytest.mark.parametrize("case", FAMILY_CASES, ids=lambda c: c if isinstance(c, str) else f"{c[0]}-{c[1]}")
+def test_zero_and_mean_ablation_equal_the_hooked_model_in_every_family(case):
+    kind, shape = _case(case)
+    a = build(kind, shape)
+    L, H = a.trace.sizes["L"], a.trace.sizes["H"]  # noqa: N806
+    heads = [(0, H - 1), (L - 1, 0), (L // 2, 1)]
+    by_layer: dict[int, list[slice]] = {}
+    for layer, head in heads:
+        by_layer.setdefault(layer, []).append(head_columns(a, head))
+
+    def replace(cols: list[slice], values: Callable[[slice], Any]) -> Hook:
+        def edit(x: torch.Tensor) -> torch.Tensor:
+            x = x.clone()
+            for c in cols:
+                x[0, :, c] = values(c)
+            return x
+        return edit
+    # zero: the heads' slices of the output projection's input set to 0
+    b = a.ablate(heads)
+    assert b.source is a and sorted(b.ablated) == sorted((lay, h, "zero") for lay, h in heads)
+    assert_equals_model(b, hooked(a, "attn_out", {lay: replace(cols, lambda c: 0.0) for lay, cols in by_layer.items()},
+                                  pre=True))
+    assert relative(b.trace.manual_hiddens[-1], a.trace.manual_hiddens[-1]) > 1e-4  # it did change something
+    assert b.verify().ok  # the package's own hooked pass agrees too
+    # mean: each head's context vectors over the text's positions, from the model's own clean pass
+    seen: list[torch.Tensor] = []
+    hooked(a, "attn_out", {layer: (lambda x: seen.append(x[0].clone()) or x) for layer in range(L)}, pre=True)
+    mean_edits = {lay: replace(cols, lambda c, lay=lay: seen[lay][:, c].mean(0)) for lay, cols in by_layer.items()}
+    c = a.ablate(heads, mode="mean")
+    assert_equals_model(c, hooked(a, "attn_out", mean_edits, pre=True))
+    assert c.verify().ok
+
+
+def test_the_layers_before_the_first_edit_are_shared_not_recomputed(monkeypatch):
+    from transeasy_widget.trace.encoder import Encoder
+
+    tok = wordpiece_tokenizer()
+    a = tw.analyze("the cat sat on the mat .", model=random_bert(6, 4, 32, vocab=len(tok)), tokenizer=tok)
+    before = [a.trace.layer(layer).selfattn_attention for layer in range(6)]  # computed once, in a's cache
+    assert all(a.trace.layer(layer).addnorm2_norm_hidden is not None for layer in range(6))  # whole layers
+    calls: list[tuple[str, int]] = []
+    for method in ("layer", "attention", "rest"):
+        original = getattr(Encoder, method)
+
+        def spy(self: Any, layer: int, *args: Any, _name: str = method, _orig: Any = original, **kw: Any) -> Any:
+            calls.append((_name, layer))
+            return _orig(self, layer, *args, **kw)
+        monkeypatch.setattr(Encoder, method, spy)
+    b = a.ablate([(3, 1)])
+    assert calls == [("rest", 3), ("layer", 4), ("layer", 5)]  # the ablated layer from its attention output on
+    assert torch.equal(b.trace.manual_hiddens[:4], a.trace.manual_hiddens[:4])
+    for layer in range(4):  # the very tensors of the source: layers 0-2, and layer 3's attention weights
+        assert b.trace.layer(layer).selfattn_attention is before[layer]
+    assert b.trace.layer(2).addnorm2_norm_hidden is a.trace.layer(2).addnorm2_norm_hidden
+    assert not torch.equal(b.trace.layer(3).selfattn_contvec[1], a.trace.layer(3).selfattn_contvec[1])
+    assert torch.equal(b.trace.layer(3).selfattn_contvec[0], a.trace.layer(3).selfattn_contvec[0])
+    assert calls == [("rest", 3), ("layer", 4), ("layer", 5)]  # serving them computed nothing
+    # a patch of an attention-part stage recomputes its layer whole, still nothing before it
+    calls.clear()
+    a.patch("selfattn_qkt_scale_hidden", 4, 0.0, head=2)
+    assert calls == [("layer", 4), ("layer", 5)]
+    # ablation importance: each head of layer l costs its layer's rest and the layers after it, nothing before
+    calls.clear()
+    a.ablation_importance(layers=[4])
+    assert calls == [("rest", 4), ("layer", 5)] * 4
+
+
+def test_ablations_compose_and_an_ablated_analysis_is_a_full_analysis(word_tokenizer):
+    a = tw.analyze("the cat sat on the mat .", model=random_bert(4, 4, 32, vocab=len(word_tokenizer)),
+                   tokenizer=word_tokenizer)
+    both = a.ablate([(1, 2), (3, 0)])
+    chained = a.ablate([(3, 0)]).ablate([(1, 2)])
+    assert torch.equal(both.trace.manual_hiddens, chained.trace.manual_hiddens)
+    assert chained.source.source is a and len(chained.interventions) == 2
+    assert both.attentions.layer("raw", 3).shape == a.attentions.layer("raw", 3).shape
+    assert both.head_stats["entropy"].shape == (4, 4)
+    assert "zero-ablate head (1, 2)" in repr(both)
+    assert not torch.equal(both.head_stats["entropy"][2:], a.head_stats["entropy"][2:])
+    assert torch.equal(both.head_stats["entropy"][:2], a.head_stats["entropy"][:2])
+
+
+@pytest.mark.parametrize("kind", [*DECODERS, "bert", "albert", "distilbert"])
+def test_patches_equal_the_hooked_model(kind):
+    a = build(kind)
+    t = a.trace
+    n, H, dh, d = t.sizes["n"], t.sizes["H"], t.sizes["dh"], t.sizes["d"]  # noqa: N806
+    torch.manual_seed(1)
+    L = t.sizes["L"]  # noqa: N806
+    layer, head, rows = L - 2, H - 1, [1, n - 2]
+    # the context vectors of one head at two positions (the output projection's input)
+    value = torch.randn(2, dh)
+    b = a.patch("selfattn_contvec", layer, value, head=head, positions=rows)
+
+    def contvec(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[0, rows, head_columns(a, head)] = value
+        return x
+    assert_equals_model(b, hooked(a, "attn_out", {layer: contvec}, pre=True))
+    assert b.verify().ok
+    # the projected attention output (the output projection's output), every position
+    dense = torch.randn(n, d)
+    b = a.patch("addnorm1_dense_hidden", layer, dense)
+    assert_equals_model(b, hooked(a, "attn_out", {layer: lambda out: dense[None].clone()}))
+    # one head's queries (GPT-2: the first block of its fused c_attn), rows only
+    q = torch.randn(len(rows), dh)
+    b = a.patch("selfattn_query_hidden", 0, q, head=1, positions=rows)
+
+    def queries(out: torch.Tensor) -> torch.Tensor:
+        out = out.clone()
+        out[0, rows, dh:2 * dh] = q
+        return out
+    assert_equals_model(b, hooked(a, "q", {0: queries}))
+    # the feed-forward's first projection (gate for SwiGLU), a broadcast value
+    f = t.sizes["f"]
+    row = torch.randn(f)
+    stage = "ffnn_gate_hidden" if "ffnn_gate_hidden" in t else "ffnn_dense_hidden"
+    b = a.patch(stage, L - 1, row, positions=[n - 1])
+
+    def ffn(out: torch.Tensor) -> torch.Tensor:
+        out = out.clone()
+        out[0, n - 1] = row
+        return out
+    assert_equals_model(b, hooked(a, "ffn_in", {L - 1: ffn}))
+    with pytest.raises(tw.InterventionError, match=r"verify\(\) compares ablations"):
+        b.verify()
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "qwen3", "bert"])
+def test_patching_from_a_minimal_pair_equals_the_hooked_model(kind):
+    a = build(kind)
+    other_text = a.text.replace("tired", "happy")
+    b = tw.analyze(other_text, model=a.resolved.task_model, tokenizer=a.tokenizer)
+    assert len(b.tokens) != len(a.tokens) or b.tokens != a.tokens
+    layer = 1
+    seen: list[torch.Tensor] = []
+    hooked(b, "attn_out", {layer: lambda x: seen.append(x.clone()) or x}, pre=True)
+    if len(b.tokens) == len(a.tokens):
+        patched = a.patch("selfattn_contvec", layer, b, head=0)
+        rows = list(range(len(a.tokens)))
+    else:
+        with pytest.raises(tw.InterventionError, match="tokens: say which positions"):
+            a.patch("selfattn_contvec", layer, b, head=0)
+        rows = [0, 1, 2]
+        patched = a.patch("selfattn_contvec", layer, b, head=0, positions=rows)
+
+    def from_b(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[0, rows, head_columns(a, 0)] = seen[0][0, rows, head_columns(a, 0)]
+        return x
+    assert_equals_model(patched, hooked(a, "attn_out", {layer: from_b}, pre=True))
+    # the residual stream of the other text at one position, by hidden-state index (X_2: the output of layer 1)
+    mapped = a.patch("manual_hiddens", 2, b, positions={len(a.tokens) - 1: len(b.tokens) - 1})
+    x2 = b.trace.manual_hiddens[2][-1]
+    res = hooked_layer_output(a, 1, len(a.tokens) - 1, x2)
+    assert_equals_model(mapped, res, skip=2)
+    assert torch.equal(mapped.trace.manual_hiddens[2][-1], x2)
+
+
+def hooked_layer_output(a: tw.Analysis, layer: int, row: int, value: torch.Tensor) -> Any:
+    """The model's pass with the output of one whole layer replaced at one row (the layer module's own output)."""
+    module = layer_modules(a)[layer]
+
+    def hook(_m: Any, _args: tuple, out: Any) -> Any:
+        hidden = (out[0] if isinstance(out, tuple) else out).clone()
+        hidden[0, row] = value
+        return (hidden, *out[1:]) if isinstance(out, tuple) else hidden
+    handle = module.register_forward_hook(hook)
+    try:
+        return own_pass(a)
+    finally:
+        handle.remove()
+
+
+def test_bad_input_gets_clear_errors(word_tokenizer):
+    a = tw.analyze("the cat sat on the mat .", model=random_bert(2, 4, 32, vocab=len(word_tokenizer)),
+                   tokenizer=word_tokenizer)
+    for heads, match in [((5, 0), "layer 5 is out of range"), ([(0, 4)], "head 4 is out of range"), ([], "non-empty"),
+                         ("0,1", "non-empty list"), ([(0,)], "pair"), ([(0, 1), (0, 1)], "twice"),
+                         ([(0.5, 1)], "layer must be an integer")]:
+        with pytest.raises(tw.InterventionError if "range" not in match and "integer" not in match else tw.InputError,
+                           match=match):
+            a.ablate(heads)
+    with pytest.raises(tw.InterventionError, match="mode must be one of 'zero', 'mean'"):
+        a.ablate([(0, 0)], mode="resample")
+    with pytest.raises(tw.InterventionError, match="pass mode='mean'"):
+        a.ablate([(0, 0)], corpus=["the cat"])
+    with pytest.raises(tw.InterventionError, match="corpus must be a non-empty list"):
+        a.ablate([(0, 0)], mode="mean", corpus="the cat")
+    with pytest.raises(tw.InterventionError, match="Did you mean selfattn_contvec"):
+        a.patch("selfattn_contvecs", 0, 0.0)
+    with pytest.raises(tw.InterventionError, match="a view of the model's weights"):
+        a.patch("selfattn_query_weight", 0, 0.0)
+    with pytest.raises(tw.InterventionError, match="not part of this bert model"):
+        a.patch("final_logits", 0, 0.0)
+    n = len(a.tokens)
+    with pytest.raises(tw.InterventionError, match=rf"value has shape \(3,\).*{n} × 8"):
+        a.patch("selfattn_contvec", 0, torch.zeros(3), head=1)
+    with pytest.raises(tw.InterventionError, match="NaN or inf"):
+        a.patch("selfattn_contvec", 0, float("nan"), head=1)
+    with pytest.raises(tw.InterventionError, match="no head axis"):
+        a.patch("addnorm1_dense_hidden", 0, 0.0, head=1)
+    with pytest.raises(tw.InterventionError, match="patch selfattn_contvec"):
+        a.patch("selfattn_contvec_concat", 0, 0.0, head=1)
+    with pytest.raises(tw.InputError, match="position 99 is out of range"):
+        a.patch("selfattn_contvec", 0, 0.0, head=1, positions=[99])
+    with pytest.raises(tw.InterventionError, match="a value, pass a list"):
+        a.patch("selfattn_contvec", 0, 0.0, head=1, positions={1: 2})
+    with pytest.raises(tw.InterventionError, match="must be a tensor"):
+        a.patch("selfattn_contvec", 0, "zero", head=1)
+    other = tw.analyze("the cat sat .", model=a.resolved.task_model, tokenizer=word_tokenizer)
+    with pytest.raises(tw.InterventionError, match=r"n×n.*another length"):
+        a.patch("selfattn_attention", 0, other, positions=[1])
+    bigger = tw.analyze("the cat sat on the mat .", model=random_bert(3, 4, 32, vocab=len(word_tokenizer)),
+                        tokenizer=word_tokenizer)
+    with pytest.raises(tw.InterventionError, match="same shape"):
+        a.patch("selfattn_contvec", 0, bigger)
+    with pytest.raises(tw.InterventionError, match="not made by ablate"):
+        a.effect()
+    with pytest.raises(tw.InterventionError, match="no LM or MLM head"):
+        a.ablate([(0, 0)]).effect(token="cat")
+    with pytest.raises(tw.InterventionError, match="metric='cosine'"):
+        a.ablation_importance(metric="kl")
+    with pytest.raises(tw.InterventionError, match="metric must be one of"):
+        a.ablation_importance(metric="accuracy")
+    with pytest.raises(tw.InterventionError, match="effect compares two analyses of the same shape"):
+        a.ablate([(0, 0)]).effect(before=other)
+
+
+def test_the_norm_scale_is_not_on_the_path():
+    a = build("qwen3")
+    with pytest.raises(tw.InterventionError, match="Patch selfattn_norm_hidden"):
+        a.patch("selfattn_norm_scale", 0, 1.0)
