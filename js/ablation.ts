@@ -133,8 +133,11 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
       block.appendChild(h("div", "tw-ablation-kl", `KL(before ‖ after) ${formatValue(p.kl)} nats`));
       out.appendChild(block);
     }
+    if (!e.readout) {
+      out.appendChild(h("div", "tw-ablation-note", "this model has no LM or MLM head: the effect shown is how far each hidden state moved"));
+    }
+    out.appendChild(h("div", "tw-ablation-head", "cosine of each hidden state, before vs after"));
     const cos = h("div", "tw-ablation-cos");
-    cos.appendChild(h("span", "tw-ablation-head", "cosine of each hidden state, before vs after: "));
     e.cosine.forEach((c, i) => {
       const item = h("span", "tw-ablation-cosx", `X${i} ${c.toFixed(4)}`);
       item.dataset.index = String(i);
