@@ -60,10 +60,11 @@ export function ablationPageAnswer(table: Record<string, Record<string, unknown>
     const heads = readAblated(request.heads);
     const entry = table?.[ablationKey(heads, String(request.mode ?? "zero"))];
     if (entry) return Promise.resolve({ content: entry });
-    const held = Object.values(table ?? {}).map((e) => readAblated(e.heads).map(headName).join(" + "));
+    const held = Object.values(table ?? {}).map((e) => `${readAblated(e.heads).map(headName).join(" + ")} (${String(e.mode)})`);
     return Promise.reject(new Error(
       `not computed before export: this page holds the ablations of ${held.length ? held.join("; ") : "no heads"}. ` +
-      `Ablate ${heads.map(headName).join(" + ")} in the notebook (w.ablated = ${JSON.stringify(heads)}) and save the page again.`));
+      `Ablate ${heads.map(headName).join(" + ")} (${String(request.mode ?? "zero")}) in the notebook ` +
+      `(w.ablated = ${JSON.stringify(heads)}) and save the page again.`));
   };
 }
 
@@ -82,12 +83,20 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
   const reset = h("button", "tw-button tw-ablate-clear", "restore all");
   toggle.type = reset.type = "button";
   toggle.title = "ablate the selected head (its context vectors set to zero), or give it back (key: a)";
-  titleRow.append(title, toggle, reset);
+  const mode = h("select", "tw-ablation-mode");
+  for (const [value, text] of [["zero", "zero"], ["mean", "mean over the text"]] as const) {
+    const option = h("option", undefined, text);
+    option.value = value;
+    mode.appendChild(option);
+  }
+  mode.title = "what an ablated head's context vectors become: zeros, or their mean over this text's positions";
+  titleRow.append(title, toggle, reset, mode);
   const set = h("div", "tw-ablation-set");
   const out = h("div", "tw-ablation-out");
   el.append(titleRow, set, out);
 
   let heads = readAblated(model.get("ablated"));
+  const modeOf = () => (model.get("ablation_mode") === "mean" ? "mean" : "zero");
   const effects = new Map<string, Effect>();
   let asked = "";
 
@@ -105,7 +114,8 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
     const has = heads.some(([l, hd]) => l === layer && hd === head);
     toggle.textContent = `${has ? "restore" : "ablate"} L${layer} H${head}`;
     reset.disabled = heads.length === 0;
-    set.textContent = heads.length ? `ablated (zero): ${heads.map(headName).join(", ")}` : "no head ablated: the model as it is";
+    mode.value = modeOf();
+    set.textContent = heads.length ? `ablated (${modeOf()}): ${heads.map(headName).join(", ")}` : "no head ablated: the model as it is";
   };
 
   const show = (e: Effect) => {
@@ -149,7 +159,8 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
 
   const load = () => {
     reflect();
-    const key = ablationKey(heads, "zero");
+    const how = modeOf();
+    const key = ablationKey(heads, how);
     if (heads.length === 0) {
       clear(out);
       asked = key;
@@ -161,16 +172,16 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
     asked = key;
     clear(out);
     out.appendChild(h("div", "tw-loading", `ablating ${heads.map(headName).join(", ")}…`));
-    const request = { what: "ablation", heads, mode: "zero" } as unknown as Request;
+    const request = { what: "ablation", heads, mode: how } as unknown as Request;
     client
       .request(request)
       .then(({ content }) => {
         const e = content as unknown as Effect;
         effects.set(key, e);
-        if (ablationKey(heads, "zero") === key) show(e);
+        if (ablationKey(heads, modeOf()) === key) show(e);
       })
       .catch((err: Error) => {
-        if (ablationKey(heads, "zero") !== key) return;
+        if (ablationKey(heads, modeOf()) !== key) return;
         asked = "";
         clear(out);
         out.appendChild(h("div", "tw-ablation-error", `could not ablate: ${err.message}`));
@@ -182,7 +193,15 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
     load();
   };
   model.on("change:ablated", onAblated);
-  bag.add(() => model.off("change:ablated", onAblated));
+  model.on("change:ablation_mode", onAblated);
+  bag.add(() => {
+    model.off("change:ablated", onAblated);
+    model.off("change:ablation_mode", onAblated);
+  });
+  bag.listen(mode, "change", () => {
+    model.set("ablation_mode", mode.value);
+    model.save_changes();
+  });
   bag.listen(toggle, "click", flip);
   bag.listen(reset, "click", () => write([]));
   bag.add(store.subscribe((_, changed) => {

@@ -31,6 +31,15 @@ def test_ablated_is_a_sorted_set_of_heads_in_range(a):
     assert w.ablated == [[1, 1]]
 
 
+def test_the_ablation_mode_is_zero_or_mean(a):
+    w = a.widget()
+    assert w.ablation_mode == "zero"
+    w.ablation_mode = "mean"
+    with pytest.raises(traitlets.TraitError, match="ablation_mode must be one of zero, mean"):
+        w.ablation_mode = "half"
+    assert w.ablation_mode == "mean"
+
+
 def test_a_bad_ablated_set_from_the_browser_is_refused_and_sent_back(a, monkeypatch):
     w = a.widget(ablated=[[0, 1]])
     sent = []
@@ -75,6 +84,10 @@ def test_the_effect_of_a_bare_encoder_is_the_cosine_of_its_hidden_states(a, monk
 
     reply = ask(a.widget(), monkeypatch, {"heads": [[1, 2]], "mode": "zero"})
     assert reply["type"] == "reply" and reply["readout"] is False and reply["positions"] == []
+    mean = ask(a.widget(), monkeypatch, {"heads": [[1, 2]], "mode": "mean"})
+    expected_mean = a.ablate(heads=[(1, 2)], mode="mean").effect().cosine
+    assert mean["mode"] == "mean" and mean["cosine"] == pytest.approx([float(c) for c in expected_mean])
+    assert mean["cosine"] != pytest.approx(reply["cosine"], abs=1e-9)
     ids = torch.tensor([a.encoding.ids])
     with torch.no_grad():
         before = a.model(input_ids=ids, output_hidden_states=True).hidden_states

@@ -139,3 +139,15 @@ def test_the_exported_page_holds_b_and_every_difference(pair, tmp_path):
         expected = pair.difference(variant, int(layer)).reshape(heads * m, m).numpy()
         bound = np.abs(expected).max(axis=1, keepdims=True) / 254 + 1e-7
         assert (np.abs(values - expected) <= bound).all()
+
+
+def test_one_text_through_two_models_of_the_same_shape(word_tokenizer):
+    first = random_bert(3, 4, 32, vocab=len(word_tokenizer), seed=1)
+    second = random_bert(3, 4, 32, vocab=len(word_tokenizer), seed=2)
+    a = tw.analyze("The cat sat on the mat.", model=first, tokenizer=word_tokenizer)
+    b = tw.analyze("The cat sat on the mat.", model=second, tokenizer=word_tokenizer)
+    c = tw.compare(a, b, names=("seed 1", "seed 2"))
+    assert c.labels("raw") == a.tokens  # the same pieces: no a→b labels
+    expected = model_attentions(b)[2] - model_attentions(a)[2]
+    torch.testing.assert_close(c.difference("raw", 2), expected, rtol=0, atol=1e-5)
+    assert c.widget().meta["compare"]["names"] == ["seed 1", "seed 2"]

@@ -54,8 +54,11 @@ class Comparison:
                 f"Cannot compare analyses of different shapes: a ({a.model_name}) has {la} layers × {ha} heads, "
                 f"b ({b.model_name}) has {lb} × {hb}. Compare two texts through one model, or one text through two "
                 "models with as many layers and heads.")
+        if names is not None and not (isinstance(names, (tuple, list)) and len(names) == 2
+                                      and all(isinstance(x, str) for x in names)):
+            raise InputError(f"names must be two strings (what the widget calls a and b), got {names!r}.")
         self.a, self.b = a, b
-        self.names = names or (self._name(a), self._name(b))
+        self.names = (names[0], names[1]) if names is not None else (self._name(a), self._name(b))
         self._widget: CompareWidget | None = None
 
     @staticmethod
@@ -253,7 +256,7 @@ def to_html(c: Comparison, layers: Any = None, stage_mb: float | None = None,
     state["meta"] = w.meta
     data = build(c.a, weights, layers, STAGE_MB if stage_mb is None else stage_mb)
     data.manifest["compare"] = {"b": attention_manifest(c.b), "diff": diff_pack(c)}
-    data.manifest["ablations"] = w.page_ablations(state["ablated"])  # ablations of a, computed before export
+    data.manifest["ablations"] = w.page_ablations(state["ablated"], state["ablation_mode"])  # ablations of a, computed before export
     att = data.manifest["attention"]
     first = {att["layers"][str(state["layer"])], att["overview"][state["variant"]]["chunk"]}
     texts, data.manifest["chunks"] = split(data.text, data.manifest["chunks"], first)

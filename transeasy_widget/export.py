@@ -218,7 +218,7 @@ def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, 
     state.update(selection or {})
     state["meta"] = w.meta
     data = build(a, weights, layers, stage_mb)
-    data.manifest["ablations"] = w.page_ablations(state["ablated"])  # the effects computed before export
+    data.manifest["ablations"] = w.page_ablations(state["ablated"], state["ablation_mode"])  # the effects computed before export
     att = data.manifest["attention"]
     first = {att["layers"][str(state["layer"])], att["overview"][state["variant"]]["chunk"]}
     texts, data.manifest["chunks"] = split(data.text, data.manifest["chunks"], first)

@@ -94,6 +94,7 @@ class AttentionWidget(anywidget.AnyWidget):
     color_scale = traitlets.Unicode("fixed").tag(sync=True)
     # the heads ablated together, [[layer, head], ...] (ablation.py): the widget shows the effect of ablating them
     ablated: traitlets.List[list[int]] = traitlets.List(default_value=[]).tag(sync=True)
+    ablation_mode = traitlets.Unicode("zero").tag(sync=True)  # "zero" or "mean" (over this text's positions)
     # Python → browser only: read-only here, and refused from the front end (set_state)
     meta = traitlets.Dict(read_only=True).tag(sync=True)
 
@@ -102,7 +103,8 @@ class AttentionWidget(anywidget.AnyWidget):
     # without a kernel (a reopened notebook, nbconvert's HTML); it follows the selection. Python → browser only.
     _first_paint = traitlets.Dict(read_only=True).tag(sync=True)
 
-    SELECTION = ("layer", "head", "token", "variant", "arcs_all_heads", "stage", "panels", "color_scale", "ablated")
+    SELECTION = ("layer", "head", "token", "variant", "arcs_all_heads", "stage", "panels", "color_scale", "ablated",
+                 "ablation_mode")
 
     def __init__(self, analysis: Any, **selection: Any):
         self._analysis = analysis
@@ -202,12 +204,20 @@ class AttentionWidget(anywidget.AnyWidget):
             return {"type": "error", "id": rid, "message": _bounded(str(err))}
         return {"type": "reply", "id": rid, **self._effects[key]}
 
-    def page_ablations(self, ablated: list[list[int]]) -> dict[str, dict[str, Any]]:
+    def page_ablations(self, ablated: list[list[int]], mode: str = "zero") -> dict[str, dict[str, Any]]:
         """The effects an exported page holds: every one computed so far, and that of ``ablated`` (the set the page
         opens with), computed now if it was not."""
         if ablated:
-            self._ablation_reply({"id": 0, "heads": ablated, "mode": "zero"})
+            self._ablation_reply({"id": 0, "heads": ablated, "mode": mode})
         return dict(self._effects)
+
+    @traitlets.validate("ablation_mode")
+    def _valid_ablation_mode(self, proposal: Any) -> str:
+        from .ablation import MODES
+
+        if proposal["value"] not in MODES:
+            raise traitlets.TraitError(f"ablation_mode must be one of {', '.join(MODES)}, got {proposal['value']!r}.")
+        return str(proposal["value"])
 
     @traitlets.validate("ablated")
     def _valid_ablated(self, proposal: Any) -> list[list[int]]:

@@ -54,6 +54,14 @@ describe("ablation", () => {
     // Python sets the trait: the view follows
     m.pythonSet("ablated", [[0, 1]]);
     expect(el.querySelector(".tw-ablation-set")!.textContent).toBe("ablated (zero): L0 H1");
+    // the mode: a trait too, and the request asks for it
+    const mode = el.querySelector<HTMLSelectElement>(".tw-ablation-mode")!;
+    mode.value = "mean";
+    mode.dispatchEvent(new Event("change"));
+    expect(m.get("ablation_mode")).toBe("mean");
+    await settle();
+    expect(m.sent.at(-1)).toMatchObject({ what: "ablation", heads: [[0, 1]], mode: "mean" });
+    expect(el.querySelector(".tw-ablation-set")!.textContent).toBe("ablated (mean): L0 H1");
     stop();
   });
 
@@ -61,6 +69,6 @@ describe("ablation", () => {
     const answer = ablationPageAnswer({ "ablation|1.2|zero": EFFECT });
     await expect(answer({ what: "ablation", heads: [[1, 2]], mode: "zero" })).resolves.toMatchObject({ content: EFFECT });
     await expect(answer({ what: "ablation", heads: [[0, 0]], mode: "zero" })).rejects.toThrow(
-      /not computed before export: this page holds the ablations of L1 H2\. Ablate L0 H0 in the notebook/);
+      /not computed before export: this page holds the ablations of L1 H2 \(zero\)\. Ablate L0 H0 \(zero\) in the notebook/);
   });
 });

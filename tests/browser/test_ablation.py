@@ -83,7 +83,7 @@ def test_the_exported_page_shows_the_ablations_computed_before_export(analysis, 
     expect(w.root).to_have_attribute("data-head", "0")
     w.part(".tw-ablate").click()
     expect(w.part(".tw-ablation-error")).to_contain_text("not computed before export")
-    expect(w.part(".tw-ablation-error")).to_contain_text("Ablate L0 H0 + L2 H1 in the notebook")
+    expect(w.part(".tw-ablation-error")).to_contain_text("Ablate L0 H0 + L2 H1 (zero) in the notebook")
     # restoring gets back to the set the page holds
     w.part(".tw-ablate").click()
     expect(w.part(".tw-ablation-cosx")).to_have_text(cosines(analysis, [(2, 1)]))
