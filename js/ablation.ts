@@ -1,4 +1,5 @@
-// Ablation (transeasy_widget/ablation.py): a button (and the key "a") ablates the selected head or gives it back;
+// Ablation (transeasy_widget/ablation.py): a panel (closed by default: "ablation" in `panels`; the key "a" opens it)
+// whose button (or the key "a") ablates the selected head or gives it back;
 // the set is the `ablated` trait, so Python sees it; the panel shows what ablating the set changes: the top
 // predictions before and after (models with an LM or MLM head) and the cosine of each hidden state before/after.
 
@@ -157,8 +158,12 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
     out.appendChild(cos);
   };
 
+  const shown = () => store.selection.panels.includes("ablation");
+
   const load = () => {
     reflect();
+    el.hidden = !shown();
+    if (!shown()) return; // closed: nothing asked for
     const how = modeOf();
     const key = ablationKey(heads, how);
     if (heads.length === 0) {
@@ -206,6 +211,7 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
   bag.listen(reset, "click", () => write([]));
   bag.add(store.subscribe((_, changed) => {
     if (changed.has("layer") || changed.has("head")) reflect();
+    if (changed.has("panels")) load();
   }));
   load();
 
@@ -216,6 +222,7 @@ export function mountAblation(ctx: ViewContext, model: WidgetModel): AblationVie
       if (event.key === "a") {
         event.preventDefault();
         flip();
+        if (!shown()) store.togglePanel("ablation", true); // the key opens the panel that shows the effect
       }
     },
     dispose: () => bag.dispose(),

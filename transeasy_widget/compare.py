@@ -254,6 +254,8 @@ def to_html(c: Comparison, layers: Any = None, stage_mb: float | None = None,
     state = {name: getattr(w, name) for name in w.SELECTION}
     state.update(selection or {})
     state["meta"] = w.meta
+    if state["ablated"] and "ablation" not in state["panels"]:
+        state["panels"] = [*state["panels"], "ablation"]
     data = build(c.a, weights, layers, STAGE_MB if stage_mb is None else stage_mb)
     data.manifest["compare"] = {"b": attention_manifest(c.b), "diff": diff_pack(c)}
     data.manifest["ablations"] = w.page_ablations(state["ablated"], state["ablation_mode"])  # ablations of a, computed before export

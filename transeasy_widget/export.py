@@ -217,6 +217,8 @@ def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, 
     state = {name: getattr(w, name) for name in w.SELECTION}
     state.update(selection or {})
     state["meta"] = w.meta
+    if state["ablated"] and "ablation" not in state["panels"]:  # a page exported with heads ablated shows their effect
+        state["panels"] = [*state["panels"], "ablation"]
     data = build(a, weights, layers, stage_mb)
     data.manifest["ablations"] = w.page_ablations(state["ablated"], state["ablation_mode"])  # the effects computed before export
     att = data.manifest["attention"]

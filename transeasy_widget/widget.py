@@ -60,9 +60,9 @@ def widget_meta(a: Any) -> dict[str, Any]:
     }
 
 
-# The panels a widget can show; the default view keeps the stage viewer and the row view closed (they open from
+# The panels a widget can show; the default view keeps the stage viewer, the row view and the ablation panel closed (they open from
 # the control bar, or with ``a.widget(panels=[...])``).
-PANELS = ("overview", "heatmap", "arcs", "row", "stages")
+PANELS = ("overview", "heatmap", "arcs", "row", "stages", "ablation")
 DEFAULT_PANELS = ["overview", "heatmap", "arcs"]
 # How attention maps are coloured: "fixed" 0 … 1 for every head (comparable across heads), or "head": 0 … that
 # head's largest weight (shows the pattern of a diffuse head, but a dark cell means different values in two heads).

@@ -11,7 +11,8 @@ const EFFECT = {
 
 function model(ablated: unknown = []): FakeModel {
   const meta = makeMeta({ layers: 2, heads: 3 });
-  const m = new FakeModel({ layer: 1, head: 2, token: -1, variant: "raw", arcs_all_heads: false, stage: "", meta, ablated });
+  const m = new FakeModel({ layer: 1, head: 2, token: -1, variant: "raw", arcs_all_heads: false, stage: "", meta, ablated,
+                            panels: ["overview", "heatmap", "arcs", "ablation"] });
   const plain = responderFor(meta);
   m.responder = (req) => (req.what === "ablation" ? { content: EFFECT } : plain(req));
   return m;

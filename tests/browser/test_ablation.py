@@ -38,6 +38,13 @@ def test_ablating_heads_in_jupyterlab(lab_server, open_notebook, analysis):
     ])
     w = nb.widget(0)
     w.expect_painted()
+    expect(w.part(".tw-ablation")).to_be_hidden()  # closed by default: the key a opens it
+    w.root.focus()
+    w.page.keyboard.press("a")
+    expect(w.part(".tw-ablation")).to_be_visible()
+    assert nb.kernel("(w.ablated, 'ablation' in w.panels)") == "([[1, 2]], True)"
+    w.root.focus()  # (running a cell took the focus)
+    w.page.keyboard.press("a")  # and gives the head back
     button = w.part(".tw-ablate")
     expect(button).to_have_text("ablate L1 H2")
     expect(w.part(".tw-ablation-set")).to_have_text("no head ablated: the model as it is")
