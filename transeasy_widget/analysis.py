@@ -185,10 +185,15 @@ class Analysis:
         """Every head of ``layers`` (default: all) ablated alone, scored by ``metric`` ("kl", the default with an
         output head; "prob", the drop in ``token``'s probability; "cosine", 1 − cos of the last hidden state, the
         default for bare encoders): an L×H tensor (NaN in the rows of layers not asked for). Each ablation
-        recomputes its layer's attention output onwards, never the layers before it."""
-        from .interventions import ablation_importance
+        recomputes its layer's attention output onwards, never the layers before it.
 
-        return ablation_importance(self, layers, mode, metric, token, position, corpus)
+        The result is also kept as the head statistic "ablation" (``a.head_stats["ablation"]``), so that
+        ``a.dashboard("ablation")`` shows it in its layer × head grid."""
+        from .interventions import ablation_importance, describe_importance
+
+        values, metric = ablation_importance(self, layers, mode, metric, token, position, corpus)
+        self.head_stats.add("ablation", values, describe_importance(metric, mode, token, corpus))
+        return values
 
     def summary(self) -> str:
         s = self.trace.sizes

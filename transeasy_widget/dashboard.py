@@ -12,7 +12,6 @@ import numpy as np
 import traitlets
 
 from .errors import InputError
-from .headstats import DESCRIPTIONS
 
 # bqplot's "viridis" scheme as a CSS gradient, for the grid's colour bar
 _VIRIDIS = "linear-gradient(to right, #440154, #3b528b, #21918c, #5ec962, #fde725)"
@@ -34,9 +33,9 @@ def layer_series(a: Any, name: str) -> np.ndarray:
     raise InputError(f"Unknown line {name!r}: choose one of {', '.join(map(repr, LINES))}.")
 
 
-def _check_stat(stat: Any) -> str:
-    if stat not in GRID_STATS:
-        raise traitlets.TraitError(f"stat must be one of {', '.join(GRID_STATS)}, got {stat!r}.")
+def _check_stat(stat: Any, choices: tuple[str, ...] = GRID_STATS) -> str:
+    if stat not in choices:
+        raise traitlets.TraitError(f"stat must be one of {', '.join(choices)}, got {stat!r}.")
     return str(stat)
 
 
@@ -69,7 +68,9 @@ class Dashboard(ipw.VBox):
     line = traitlets.Unicode("mean entropy")
 
     def __init__(self, a: Any, stat: str = "entropy", line: str = "mean entropy"):
-        _check_stat(stat)
+        # the built-in statistics, and those added to this analysis's (``a.ablation_importance()``'s "ablation")
+        self.stats = (*GRID_STATS, *a.head_stats.added)
+        _check_stat(stat, self.stats)
         _check_line(line)
         self.analysis, self.widget = a, a.widget()
         layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
@@ -105,7 +106,7 @@ class Dashboard(ipw.VBox):
             layout=ipw.Layout(width="100%", height="300px"))
 
         # the dropdowns show the short names; the description of the chosen one is written out in full below
-        self.stat_choice = ipw.Dropdown(options=list(GRID_STATS), value=stat, description="statistic",
+        self.stat_choice = ipw.Dropdown(options=list(self.stats), value=stat, description="statistic",
                                         layout=ipw.Layout(width="250px"))
         self.stat_help = ipw.HTML()
         # the grid's colour bar, written as HTML: bqplot's own ColorAxis prints its labels over each other in a
@@ -131,10 +132,11 @@ class Dashboard(ipw.VBox):
         self._on_selection(None)
 
     def _describe(self) -> None:
-        self.stat_help.value = f"<small>{html.escape(DESCRIPTIONS[self.stat])}</small>"
+        self.stat_help.value = f"<small>{html.escape(self.analysis.head_stats.describe(self.stat))}</small>"
         self.line_help.value = f"<small>{html.escape(LINES[self.line])}</small>"
         values = np.asarray(self.grid.color, dtype=float)
-        lo, hi = float(values.min()), float(values.max())
+        finite = values[np.isfinite(values)]  # an added statistic may leave layers out (NaN)
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         self.grid.scales["color"].min, self.grid.scales["color"].max = lo, hi if hi > lo else lo + 1
         self.grid_legend.value = (
             '<div style="display:flex;align-items:center;gap:6px;margin-left:10px;font-size:11px;white-space:nowrap">'
@@ -147,7 +149,7 @@ class Dashboard(ipw.VBox):
     # validators, not observers: a refused value never becomes the trait's value
     @traitlets.validate("stat")
     def _valid_stat(self, proposal: Any) -> str:
-        return _check_stat(proposal["value"])
+        return _check_stat(proposal["value"], self.stats)
 
     @traitlets.validate("line")
     def _valid_line(self, proposal: Any) -> str:

@@ -123,6 +123,25 @@ class HeadStats:
         self.views = views
         self._cls_token_id = cls_token_id
         self._cache: dict[str, torch.Tensor] = {}
+        self.added: dict[str, tuple[torch.Tensor, str]] = {}  # name → (L×H values, description): ``add``
+
+    def add(self, name: str, values: torch.Tensor, description: str) -> None:
+        """Keep another per-head statistic (an L×H tensor computed elsewhere, e.g. ``a.ablation_importance()``)
+        under ``name``, so that ``stats[name]`` and the dashboard's grid (``a.dashboard(name)``) show it."""
+        shape = (self.views.n_layers, self.views.n_heads)
+        if name in DESCRIPTIONS:
+            raise InputError(f"{name!r} is a built-in head statistic: give the added one another name.")
+        if not isinstance(values, torch.Tensor) or tuple(values.shape) != shape:
+            raise InputError(f"A head statistic is an L×H tensor ({shape[0]}×{shape[1]} here), got "
+                             f"{getattr(values, 'shape', type(values).__name__)}.")
+        self.added[name] = (values, description)
+
+    def describe(self, name: str) -> str:
+        """What a statistic is: the built-in ones' ``DESCRIPTIONS``, or an added one's description."""
+        if name in self.added:
+            return self.added[name][1]
+        self[name]  # unknown names raise
+        return DESCRIPTIONS[name]
 
     def _shares(self) -> dict[str, torch.Tensor]:
         """The seven statistics of the raw attention, layer by layer (each layer's attention dropped after use)."""
@@ -145,14 +164,16 @@ class HeadStats:
         return {name: torch.stack([d[name] for d in per_layer]) for name in per_layer[0]}
 
     def __getitem__(self, name: str) -> torch.Tensor:
+        if name in self.added:
+            return self.added[name][0]
         if name not in DESCRIPTIONS:
-            raise InputError(f"No head statistic {name!r}: choose one of {', '.join(DESCRIPTIONS)}.")
+            raise InputError(f"No head statistic {name!r}: choose one of {', '.join([*DESCRIPTIONS, *self.added])}.")
         if name not in self._cache:  # one sweep over the layers computes its whole family of statistics
             self._cache.update(self._shares() if name in _OF_RAW else self._distances())
         return self._cache[name]
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in DESCRIPTIONS:
+        if name.startswith("_") or name == "added" or name not in DESCRIPTIONS:
             raise AttributeError(name)
         return self[name]
 
@@ -163,7 +184,7 @@ class HeadStats:
         return len(DESCRIPTIONS)
 
     def __contains__(self, name: object) -> bool:
-        return name in DESCRIPTIONS
+        return name in DESCRIPTIONS or name in self.added
 
     def keys(self) -> list[str]:
         return list(DESCRIPTIONS)

@@ -51,7 +51,7 @@ ALIASES = {"selfattn_qkt_scale_soft_hidden": "selfattn_attention", "selfattn_con
 NOT_ON_PATH = {"selfattn_norm_scale": "selfattn_norm_hidden", "ffnn_norm_scale": "ffnn_norm_hidden"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: the value is a tensor
 class Intervention:
     """One edit: ``stage`` of ``layer`` (its ``head`` slice and ``positions`` rows where given) replaced by ``value``."""
 
@@ -61,6 +61,7 @@ class Intervention:
     positions: tuple[int, ...] | None
     value: Tensor  # broadcastable to the replaced slice
     label: str
+    kind: str = "patch"  # "patch", or the mode of a head ablation ("zero", "mean")
 
     def apply(self, t: Tensor) -> Tensor:
         """t with the slice replaced, as a new tensor (t may be a view of another stage: never written to)."""
@@ -79,8 +80,8 @@ class Intervention:
     @property
     def ablation(self) -> tuple[int, int, str] | None:
         """(layer, head, mode) for a head ablation, else None."""
-        if self.label.startswith(MODES) and self.stage == "selfattn_contvec" and self.head is not None:
-            return self.layer, self.head, self.label.split("-", 1)[0]
+        if self.kind in MODES and self.head is not None:
+            return self.layer, self.head, self.kind
         return None
 
     def __repr__(self) -> str:
@@ -302,28 +303,21 @@ def _value(a: Analysis, s: _Slice, value: object, positions: tuple[int, ...] | N
     return t.clone()
 
 
-def _intervention(a: Analysis, s: _Slice, value: Tensor, positions: tuple[int, ...] | None, label: str) -> Intervention:
-    """The slice as a patch point: the concatenated context vectors are the per-head ones in another layout, and
+def _interventions(a: Analysis, s: _Slice, value: Tensor, positions: tuple[int, ...] | None,
+                   label: str) -> list[Intervention]:
+    """The slice as patch points: the concatenated context vectors are the per-head ones in another layout, and
     hidden state X_i (i ≥ 1) is the output stage of layer i−1."""
     stage, layer, head = s.stage, s.layer, s.head
     if stage == "selfattn_contvec_concat":
         sizes = a.trace.sizes
         rows = len(positions) if positions is not None else sizes["n"]
         value = value.broadcast_to((rows, sizes["a"])).reshape(rows, sizes["H"], sizes["dh"]).transpose(0, 1)
-        stage = "selfattn_contvec"
-        if positions is not None:  # all heads at some rows: one intervention per head keeps apply() simple
-            return Intervention(stage, layer, None, None, _rows_of_heads(a, value, positions, layer), label)
+        if positions is not None:  # every head at some rows: one intervention per head
+            return [Intervention("selfattn_contvec", layer, h, positions, value[h], label) for h in range(sizes["H"])]
     stage = ALIASES.get(stage, stage)
     if stage == "manual_hiddens" and layer > 0:
         stage, layer = a.trace._layers.OUTPUT, layer - 1
-    return Intervention(stage, layer, head, positions, value, label)
-
-
-def _rows_of_heads(a: Analysis, value: Tensor, positions: tuple[int, ...], layer: int) -> Tensor:
-    """H×n×dh: the layer's own context vectors with the given rows replaced (for a concat patch at some rows)."""
-    full = a.trace.layer_stages(layer)["selfattn_contvec"].clone()
-    full[:, torch.tensor(positions)] = value
-    return full
+    return [Intervention(stage, layer, head, positions, value, label)]
 
 
 # -- the new analysis ---------------------------------------------------------------------------------------------
@@ -429,7 +423,7 @@ def ablate(a: Analysis, heads: object, mode: str = "zero", corpus: Sequence[str]
     for layer, head in pairs:
         value = torch.zeros((), dtype=a.trace.manual_hiddens.dtype) if means is None else means[layer][head]
         out.append(Intervention("selfattn_contvec", layer, head, None, value,
-                                f"{mode}-ablate head ({layer}, {head}){where}"))
+                                f"{mode}-ablate head ({layer}, {head}){where}", kind=mode))
     return derive(a, out)
 
 
@@ -494,7 +488,7 @@ def patch(a: Analysis, stage: str, layer: int, value: object, head: int | None =
     where = f"head {s.head}, " if s.head is not None else ""
     where += f"positions {list(rows)}, " if rows is not None else ""
     label = f"patch {stage}[{s.layer}] ({where.rstrip(', ') or 'all'}){source}"
-    return derive(a, [_intervention(a, s, values, rows, label)])
+    return derive(a, _interventions(a, s, values, rows, label))
 
 
 # -- the effect on the output -------------------------------------------------------------------------------------
@@ -665,8 +659,10 @@ METRICS = {
 
 def ablation_importance(a: Analysis, layers: Sequence[int] | None = None, mode: str = "zero",
                         metric: str | None = None, token: int | str | None = None,
-                        position: int | Sequence[int] | None = None, corpus: Sequence[str] | None = None) -> Tensor:
-    """Each head's effect when ablated alone, by ``metric``: an L×H tensor (NaN rows: layers not asked for).
+                        position: int | Sequence[int] | None = None,
+                        corpus: Sequence[str] | None = None) -> tuple[Tensor, str]:
+    """Each head's effect when ablated alone, by ``metric``: an L×H tensor (NaN rows: layers not asked for), and
+    the metric used.
 
     Each ablation recomputes its layer's attention output onwards (the attention weights of its layer are the
     analysis's own, computed once per layer) and the layers after it, from the analysis's kept X_l: never the
@@ -723,7 +719,15 @@ def ablation_importance(a: Analysis, layers: Sequence[int] | None = None, mode: 
                 for later in range(layer + 1, sizes["L"]):
                     out = layer_fns.layer(later, out)[output]
                 result[layer, head] = score(out)
-    return result
+    return result, metric
+
+
+def describe_importance(metric: str, mode: str, token: int | str | None, corpus: Sequence[str] | None) -> str:
+    """A line that says what an ablation importance grid holds (the dashboard shows it)."""
+    mean = " (mean over this text)" if corpus is None else f" (mean over {len(corpus)} texts)"
+    follow = f", token {token!r}" if metric == "prob" else ""
+    return (f"ablation importance: {METRICS[metric]}{follow}, each head {mode}-ablated alone"
+            f"{mean if mode == 'mean' else ''}")
 
 
 def iv_edit(iv: Intervention) -> Edit:
