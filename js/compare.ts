@@ -28,9 +28,10 @@ export interface DiffVariant {
 }
 
 export interface StatDeltas {
-  a: number[];
-  b: number[];
-  delta: number[];
+  /** L×H values, layer-major; null where not finite (not computed) */
+  a: Array<number | null>;
+  b: Array<number | null>;
+  delta: Array<number | null>;
   description: string;
 }
 
@@ -171,14 +172,16 @@ function mountDeltas(ctx: ViewContext, info: CompareInfo): View & { setThumb(px:
       rowLabels.appendChild(label);
     }
     let max = 0;
-    for (const v of stat.delta) if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
+    for (const v of stat.delta) if (v !== null && Number.isFinite(v)) max = Math.max(max, Math.abs(v));
     const hi = max || 1;
     const cell = new Uint32Array(1);
     const image = g.createImageData(width, height);
     const px = new Uint32Array(image.data.buffer);
     for (let l = 0; l < layers; l++) {
       for (let hd = 0; hd < heads; hd++) {
-        fillFromFloat(cell, Float32Array.of(stat.delta[l * heads + hd] ?? Number.NaN), 0, 1, theme.palette.diverging, -hi, hi);
+        const v = stat.delta[l * heads + hd];
+        // a head without a value (not computed) keeps the background: the middle of the diverging ramp
+        fillFromFloat(cell, Float32Array.of(v === null || v === undefined ? 0 : v), 0, 1, theme.palette.diverging, -hi, hi);
         for (let y = 0; y < thumb; y++) {
           const row = (l * (thumb + gap) + y) * width + hd * (thumb + gap);
           px.fill(cell[0]!, row, row + thumb);
@@ -207,8 +210,9 @@ function mountDeltas(ctx: ViewContext, info: CompareInfo): View & { setThumb(px:
     const stat = info.stats[pick.value];
     if (!at || !stat) return tooltip.hide();
     const i = at.layer * store.meta.n_heads + at.head;
-    tooltip.show(`layer ${at.layer} · head ${at.head} · ${pick.value}: a ${formatValue(stat.a[i]!)} → b ` +
-      `${formatValue(stat.b[i]!)} (Δ ${formatValue(stat.delta[i]!)})`, event.clientX, event.clientY);
+    const f = (v: number | null | undefined) => (v === null || v === undefined ? "not computed" : formatValue(v));
+    tooltip.show(`layer ${at.layer} · head ${at.head} · ${pick.value}: a ${f(stat.a[i])} → b ${f(stat.b[i])} ` +
+      `(Δ ${f(stat.delta[i])})`, event.clientX, event.clientY);
   });
   bag.listen(canvas, "mouseleave", () => tooltip.hide());
   bag.listen(pick, "change", () => frames.request("paint", paint));

@@ -151,3 +151,14 @@ def test_one_text_through_two_models_of_the_same_shape(word_tokenizer):
     expected = model_attentions(b)[2] - model_attentions(a)[2]
     torch.testing.assert_close(c.difference("raw", 2), expected, rtol=0, atol=1e-5)
     assert c.widget().meta["compare"]["names"] == ["seed 1", "seed 2"]
+
+
+def test_an_ablation_importance_kept_by_both_is_a_delta_too(pair):
+    pair.a.ablation_importance(layers=[1])
+    pair.b.ablation_importance(layers=[1])
+    deltas = pair.head_stat_deltas()
+    torch.testing.assert_close(deltas["ablation"]["delta"][1],
+                               pair.b.head_stats["ablation"][1] - pair.a.head_stats["ablation"][1])
+    stats = tw.compare(pair.a, pair.b).widget().meta["compare"]["stats"]["ablation"]
+    assert stats["delta"][:4] == [None] * 4 and all(isinstance(x, float) for x in stats["delta"][4:8])
+    json.dumps(stats, allow_nan=False)  # strict JSON: the rows not computed are null

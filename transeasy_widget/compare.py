@@ -13,6 +13,7 @@ what to do.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,9 +100,11 @@ class Comparison:
 
     def head_stat_deltas(self) -> dict[str, dict[str, torch.Tensor]]:
         """Each head statistic (``a.head_stats``) of a and of b, and b − a, L×H each; a statistic that cannot be
-        computed for one of them (the word distances without a word alignment) is left out."""
+        computed for one of them (the word distances without a word alignment) is left out; one added to both
+        (``head_stats.add``, as ``ablation_importance`` keeps its result) is in."""
         out: dict[str, dict[str, torch.Tensor]] = {}
-        for name in self.a.head_stats:
+        added = [name for name in self.a.head_stats.added if name in self.b.head_stats.added]  # e.g. "ablation"
+        for name in [*self.a.head_stats, *added]:
             try:
                 sa, sb = self.a.head_stats[name].float().cpu(), self.b.head_stats[name].float().cpu()
             except InputError:
@@ -157,9 +160,14 @@ def diff_meta(c: Comparison) -> dict[str, Any]:
     return out
 
 
+def _finite(t: torch.Tensor) -> list[float | None]:
+    """An L×H statistic as a flat list for the meta trait (JSON): a value that is not finite (the NaN rows of an
+    importance computed for some layers only) is None."""
+    return [float(x) if math.isfinite(float(x)) else None for x in t.flatten()]
+
+
 def compare_meta(c: Comparison) -> dict[str, Any]:
     """What ``meta["compare"]`` holds: the names, b's meta, the difference's rows per variant, the head statistics."""
-    from .headstats import DESCRIPTIONS
     from .widget import widget_meta
 
     deltas = c.head_stat_deltas()
@@ -168,8 +176,8 @@ def compare_meta(c: Comparison) -> dict[str, Any]:
         "names": list(c.names),
         "b": widget_meta(c.b),
         "diff": diff_meta(c),
-        "stats": {name: {"a": [float(x) for x in v["a"].flatten()], "b": [float(x) for x in v["b"].flatten()],
-                         "delta": [float(x) for x in v["delta"].flatten()], "description": DESCRIPTIONS[name]}
+        "stats": {name: {"a": _finite(v["a"]), "b": _finite(v["b"]), "delta": _finite(v["delta"]),
+                         "description": c.a.head_stats.describe(name)}
                   for name, v in deltas.items()},
     }
 
