@@ -162,3 +162,13 @@ def test_an_ablation_importance_kept_by_both_is_a_delta_too(pair):
     stats = tw.compare(pair.a, pair.b).widget().meta["compare"]["stats"]["ablation"]
     assert stats["delta"][:4] == [None] * 4 and all(isinstance(x, float) for x in stats["delta"][4:8])
     json.dumps(stats, allow_nan=False)  # strict JSON: the rows not computed are null
+
+
+def test_a_malformed_difference_request_is_refused_as_any_other(pair):
+    reply, _ = answer_compare(pair, {"type": "request", "id": 6, "what": "layer", "variant": "raw", "layer": True,
+                                     "analysis": "diff"})
+    assert reply["type"] == "error" and reply["id"] == 6 and "layer of a layer request must be an integer" in reply["message"]
+    reply, _ = answer_compare(pair, {"type": "request", "id": "x", "what": "layer", "analysis": "diff"})
+    assert reply["type"] == "error" and reply["id"] is None
+    reply, _ = answer_compare(pair, ["not", "a", "request"])
+    assert reply["type"] == "error" and "a request is a JSON object" in reply["message"]

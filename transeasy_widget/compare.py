@@ -23,7 +23,7 @@ import torch
 from .attention import VARIANTS, check_variant
 from .errors import InputError, check_index
 from .pack import Pack, stage_slice
-from .payload import MAX_ID, _bounded, _short, answer, f16_bytes, json_safe
+from .payload import MAX_ID, _bounded, _malformed, _short, answer, f16_bytes, json_safe
 
 if TYPE_CHECKING:
     from .compare_widget import CompareWidget
@@ -186,31 +186,33 @@ def _diff_reply(c: Comparison, req: dict[str, Any]) -> tuple[dict[str, Any], lis
     if req.get("what") != "layer":
         raise InputError(f"The difference view answers layer requests only, not {_short(req.get('what'))}.")
     variant = check_variant(str(req.get("variant")))
-    diff = c.difference(variant, req.get("layer"))  # type: ignore[arg-type]
     layer = check_index("layer", req.get("layer"), _shape(c.a)[0])
+    diff = c.difference(variant, layer)
     return {"what": "layer", "variant": variant, "layer": layer, "dtype": "float16", "shape": list(diff.shape),
             "signed": True, "shows": c.shown_variant(variant)}, [f16_bytes(diff)]
 
 
 def answer_compare(c: Comparison, request: Any) -> tuple[dict[str, Any], list[bytes]]:
     """The reply to a request of the comparison widget: ``analysis`` (absent: "a") says whose data it asks for."""
+    if not isinstance(request, dict):
+        return answer(c.a, request)  # not a request: answer() says so
     side = request.get("analysis", "a") if isinstance(request, dict) else "a"
+    rid = request.get("id") if isinstance(request, dict) else None
+    rid = rid if isinstance(rid, int) and not isinstance(rid, bool) and -MAX_ID <= rid <= MAX_ID else None
     if side not in SIDES:
-        rid = request.get("id")
-        rid = rid if isinstance(rid, int) and not isinstance(rid, bool) and -MAX_ID <= rid <= MAX_ID else None
         return {"type": "error", "id": rid,
                 "message": f"Not a request this widget answers: analysis must be one of a, b, diff, got {_short(side)}."}, []
     plain = {k: v for k, v in request.items() if k != "analysis"}
     if side != "diff":
         return answer(c.a if side == "a" else c.b, plain)
-    reply, _ = answer(c.a, plain)  # the request's form, checked as any other request's
-    if reply["type"] == "error":
-        return reply, []
+    problem = _malformed(plain)  # the request's form, checked as any other request's
+    if problem is not None:
+        return {"type": "error", "id": rid, "message": f"Not a request this widget answers: {problem}."}, []
     try:
         content, buffers = _diff_reply(c, plain)
     except InputError as err:
-        return {"type": "error", "id": plain["id"], "message": _bounded(str(err))}, []
-    return json_safe({"type": "reply", "id": plain["id"], **content}), buffers
+        return {"type": "error", "id": rid, "message": _bounded(str(err))}, []
+    return json_safe({"type": "reply", "id": rid, **content}), buffers
 
 
 # -- the exported page ----------------------------------------------------------------------------------------------
