@@ -78,9 +78,17 @@ export function sideModel(model: WidgetModel, side: Side): WidgetModel {
     }
     return derived;
   };
+  // the token (a row) is shared only where this side's rows are a's: not where b's pieces or the difference's
+  // words differ in number from a's rows (a row index would name another token there)
+  const rows = (m: unknown, variant: unknown) =>
+    ((m as { variants?: Record<string, { labels?: unknown[] }> }).variants?.[String(variant)]?.labels ?? []).length;
+  const ownRows = () => rows(meta(), model.get("variant")) !== rows(model.get("meta"), model.get("variant"));
   const proxy: WidgetModel & { widget_manager?: unknown } = {
-    get: (name) => (name === "meta" ? meta() : name === "_first_paint" ? undefined : model.get(name)),
-    set: (name, value) => model.set(name, value),
+    get: (name) =>
+      name === "meta" ? meta() : name === "_first_paint" ? undefined : name === "token" && ownRows() ? -1 : model.get(name),
+    set: (name, value) => {
+      if (name !== "token" || !ownRows()) model.set(name, value);
+    },
     on: (event: string, fn: Handler) => model.on(event, fn),
     off: (event?: string | null, fn?: Handler | null) => model.off(event, fn),
     save_changes: () => model.save_changes(),

@@ -128,3 +128,18 @@ describe("comparison", () => {
     stop();
   });
 });
+
+describe("rows that are not a's", () => {
+  it("share no token where the difference is in words and a's rows are pieces", () => {
+    const meta = compareMeta();
+    const diff = (meta.compare as { diff: Record<string, unknown> }).diff;
+    diff.raw = { labels: ["keys", "is→are"], segments: [0, 0], special: [false, false], shows: "reduced" };
+    const m = model(meta);
+    m.pythonSet("token", 3);
+    const side = sideModel(m, "diff");
+    expect(side.get("token")).toBe(-1);
+    side.set("token", 1);
+    expect(m.get("token")).toBe(3); // not written: row 1 of the words is no row of a's pieces
+    expect(sideModel(m, "b").get("token")).toBe(3); // b has as many pieces as a: shared
+  });
+});
