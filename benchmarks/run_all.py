@@ -16,6 +16,7 @@ import capture
 import contributions
 import corpus
 import decoders
+import interventions
 import memory
 import payload
 import time_to_widget
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
                       ("contributions", lambda: contributions.measure(args.sizes)),
                       ("corpus", lambda: corpus.measure([args.corpus])),
                       ("decoders", lambda: decoders.measure([n for n in args.sizes if n in decoders.SIZES]
-                                                            or args.sizes[:1]))):
+                                                            or args.sizes[:1])),
+                      ("interventions", lambda: interventions.measure([n for n in args.sizes
+                                                                       if n in interventions.SIZES]
+                                                                      or args.sizes[:1]))):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += run()
     if not args.skip_browser:

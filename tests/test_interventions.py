@@ -214,12 +214,17 @@ def test_the_layers_before_the_first_edit_are_shared_not_recomputed(monkeypatch)
     b = a.ablate([(3, 1)])
     assert calls == [("rest", 3), ("layer", 4), ("layer", 5)]  # the ablated layer from its attention output on
     assert torch.equal(b.trace.manual_hiddens[:4], a.trace.manual_hiddens[:4])
-    for layer in range(4):  # the very tensors of the source: layers 0-2, and layer 3's attention weights
+    for layer in range(3):  # the very tensors of the source's layers 0-2
         assert b.trace.layer(layer).selfattn_attention is before[layer]
     assert b.trace.layer(2).addnorm2_norm_hidden is a.trace.layer(2).addnorm2_norm_hidden
+    assert calls == [("rest", 3), ("layer", 4), ("layer", 5)]  # serving them computed nothing
+    # the ablated layer's stages are recomputed when asked for, with the ablation, as any trace's layer
+    assert torch.equal(b.trace.layer(3).selfattn_attention, before[3])
     assert not torch.equal(b.trace.layer(3).selfattn_contvec[1], a.trace.layer(3).selfattn_contvec[1])
     assert torch.equal(b.trace.layer(3).selfattn_contvec[0], a.trace.layer(3).selfattn_contvec[0])
-    assert calls == [("rest", 3), ("layer", 4), ("layer", 5)]  # serving them computed nothing
+    assert b.trace.layer(3).selfattn_contvec[1].abs().max() == 0
+    assert torch.equal(b.trace.layer(3).addnorm2_norm_hidden, b.trace.manual_hiddens[4])
+    assert calls == [("rest", 3), ("layer", 4), ("layer", 5), ("attention", 3), ("rest", 3)]
     # a patch of an attention-part stage recomputes its layer whole, still nothing before it
     calls.clear()
     a.patch("selfattn_qkt_scale_hidden", 4, 0.0, head=2)
@@ -266,6 +271,7 @@ def test_patches_equal_the_hooked_model(kind):
     dense = torch.randn(n, d)
     b = a.patch("addnorm1_dense_hidden", layer, dense)
     assert_equals_model(b, hooked(a, "attn_out", {layer: lambda out: dense[None].clone()}))
+    assert b.verify().ok
     # one head's queries (GPT-2: the first block of its fused c_attn), rows only
     q = torch.randn(len(rows), dh)
     b = a.patch("selfattn_query_hidden", 0, q, head=1, positions=rows)
@@ -275,6 +281,7 @@ def test_patches_equal_the_hooked_model(kind):
         out[0, rows, dh:2 * dh] = q
         return out
     assert_equals_model(b, hooked(a, "q", {0: queries}))
+    assert b.verify().ok  # GPT-2: the package's own hook edits the first block of the fused c_attn
     # the feed-forward's first projection (gate for SwiGLU), a broadcast value
     f = t.sizes["f"]
     row = torch.randn(f)
@@ -286,8 +293,9 @@ def test_patches_equal_the_hooked_model(kind):
         out[0, n - 1] = row
         return out
     assert_equals_model(b, hooked(a, "ffn_in", {L - 1: ffn}))
-    with pytest.raises(tw.InterventionError, match=r"verify\(\) compares ablations"):
-        b.verify()
+    assert b.verify().ok
+    with pytest.raises(tw.InterventionError, match="selfattn_attention, which no module"):
+        b.patch("selfattn_attention", 0, 0.5, head=0).verify()
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "qwen3", "bert"])
@@ -318,6 +326,12 @@ def test_patching_from_a_minimal_pair_equals_the_hooked_model(kind):
     x2 = b.trace.manual_hiddens[2][-1]
     res = hooked_layer_output(a, 1, len(a.tokens) - 1, x2)
     assert_equals_model(mapped, res, skip=2)
+    if kind == "bert":  # X_2 is the output of layer 1's last LayerNorm: a hook there makes the same edit
+        assert mapped.verify().ok
+    else:  # a decoder's layer output is the residual sum, which no module gives
+        with pytest.raises(tw.InterventionError, match="addnorm2_add_hidden, which no module"):
+            mapped.verify()
+    assert patched.verify().ok
     assert torch.equal(mapped.trace.manual_hiddens[2][-1], x2)
 
 
@@ -632,3 +646,81 @@ def test_the_real_smollm2_ablation_is_the_hooked_models():
 
 def e_id(a: tw.Analysis, piece: str) -> int:
     return int(a.tokenizer.convert_tokens_to_ids(piece))
+
+
+def test_an_added_head_statistic_reads_like_the_others(word_tokenizer):
+    a = tw.analyze("the cat sat on the mat .", model=random_bert(3, 4, 32, vocab=len(word_tokenizer)),
+                   tokenizer=word_tokenizer)
+    part = a.ablation_importance(layers=[1])
+    assert torch.isnan(part[0]).all() and not torch.isnan(part[1]).any()
+    top = a.head_stats.top("ablation", k=10)  # the layers left out (NaN) are not "notable"
+    assert len(top) == 4 and {layer for layer, _, _ in top} == {1}
+    assert top[0][2] == float(part[1].max())
+    assert "ablation" in a.head_stats and "1 − the mean cosine" in a.head_stats.describe("ablation")
+    with pytest.raises(tw.InputError, match="L×H tensor"):
+        a.head_stats.add("mine", torch.zeros(2, 2), "wrong shape")
+    with pytest.raises(tw.InputError, match="built-in"):
+        a.head_stats.add("entropy", torch.zeros(3, 4), "taken")
+    with pytest.raises(tw.InputError, match="ablation"):
+        a.head_stats["nothing"]
+    assert list(a.head_stats) == list(a.head_stats.DESCRIPTIONS)  # the built-in ones, as before
+
+
+def test_interventions_on_an_edited_analysis_and_before_an_earlier_one(word_tokenizer):
+    """A later ablation below an earlier patch recomputes through the patch; the X_0 patch stays under both."""
+    a = tw.analyze("the cat sat on the mat .", model=random_bert(4, 4, 32, vocab=len(word_tokenizer)),
+                   tokenizer=word_tokenizer)
+    n, d = a.trace.sizes["n"], a.trace.sizes["d"]
+    torch.manual_seed(4)
+    value = torch.randn(n, d)
+    patched = a.patch("addnorm1_dense_hidden", 3, value)
+    then = patched.ablate([(1, 0)])
+    at_once = a.ablate([(1, 0)]).patch("addnorm1_dense_hidden", 3, value)
+    assert torch.equal(then.trace.manual_hiddens, at_once.trace.manual_hiddens)
+    assert torch.equal(then.trace.layer(3).addnorm1_dense_hidden, value)
+    x0 = a.patch("manual_hiddens", 0, torch.zeros(d), positions=[2]).ablate([(2, 1)])
+    assert torch.equal(x0.trace.manual_hiddens[0][2], torch.zeros(d))
+    assert torch.equal(x0.trace.preemb_norm_sum_emb, x0.trace.manual_hiddens[0])  # X_0 is held once
+    assert "minimal pair" not in repr(then.effect()) and "addnorm1_dense_hidden" not in repr(then.effect())
+    assert "zero-ablate head (1, 0)" in repr(then.effect())
+
+
+def test_qwen3_query_norm_patch_and_a_verify_that_can_fail():
+    a = build("qwen3")
+    n, dh = a.trace.sizes["n"], a.trace.sizes["dh"]
+    torch.manual_seed(5)
+    value = torch.randn(n, dh)
+    b = a.patch("selfattn_query_norm_hidden", 1, value, head=2)
+    module = a.model.model.layers[1].self_attn.q_norm
+
+    def hook(_m: Any, _i: Any, out: torch.Tensor) -> torch.Tensor:  # q_norm runs on 1 × n × heads × dh
+        out = out.clone()
+        out[0, :, 2] = value
+        return out
+    handle = module.register_forward_hook(hook)
+    try:
+        res = own_pass(a)
+    finally:
+        handle.remove()
+    assert_equals_model(b, res)
+    assert b.verify().ok
+    b.interventions[0].value.add_(1.0)  # now the model's hooked pass makes another edit than the trace made
+    b.trace._kept_pipeline.clear()
+    b._diffs = None
+    assert not b.verify().ok and b.verify().failing_layers[0] == 1
+
+
+def test_an_ablated_analysis_shows_in_the_widget_and_the_exported_page(minilm_path, tmp_path):
+    from transeasy_widget.payload import answer
+
+    a = tw.analyze("The keys to the cabinet are on the table.", model=minilm_path)
+    b = a.ablate([(5, 11)])
+    reply, _ = answer(b, {"type": "request", "id": 1, "what": "stage", "stage": "pipeline_hiddens", "layer": 0,
+                          "head": 0})
+    assert reply["parity"]["ok"] is True
+    page = b.save_html(tmp_path / "ablated.html")
+    assert page.exists() and page.stat().st_size > 10_000
+    patched = a.patch("selfattn_attention", 1, 0.1, head=0)  # no module gives the weights: no parity to show
+    reply, _ = answer(patched, {"type": "request", "id": 1, "what": "stage", "stage": "pipeline_hiddens", "layer": 0,
+                                "head": 0})
+    assert reply["type"] == "error" and "no pass of its own" in reply["message"]

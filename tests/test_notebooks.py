@@ -14,7 +14,8 @@ NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 def test_there_are_the_tutorials():
     assert [p.stem for p in NOTEBOOKS] == ["01-quickstart", "02-glass-box-tour", "03-word-attention-and-head-stats",
-                                           "04-for-transeasy-users", "05-decoders", "07-corpus-statistics"]
+                                           "04-for-transeasy-users", "05-decoders", "06-interventions",
+                                           "07-corpus-statistics"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -204,7 +204,8 @@ class HeadStats:
             raise InputError(f"order must be one of {', '.join(ORDERS)}, got {order!r}.")
         flat = values.flatten()
         key = {"largest": flat, "smallest": -flat, "abs": flat.abs()}[order]
-        best = torch.argsort(key, descending=True, stable=True)[:max(0, int(k))]
+        best = torch.argsort(key, descending=True, stable=True)
+        best = best[~flat[best].isnan()][:max(0, int(k))]  # NaN: not computed (an added statistic's left-out layers)
         heads = values.shape[1]
         return [(int(i) // heads, int(i) % heads, float(flat[i])) for i in best]
 

@@ -20,8 +20,10 @@ value, or by the same stage of another analysis (activation patching: a minimal 
 query rows of an n×n stage. ``manual_hiddens`` is patched by hidden-state index (0 the embeddings' X_0, i the output
 of layer i−1).
 
-``verify()`` of an ablated analysis compares with the model's own pass made with the same ablation (a forward
-pre-hook on each edited layer's output projection); patches of other stages have no such pass to compare with.
+``verify()`` of an edited analysis compares with the model's own pass made with the same edits by forward (pre-)hooks
+on the modules that take or give the edited stages (an ablation: a pre-hook on the output projection); the stages
+no module computes as such (the scores, the attention weights, the rotary stages, a decoder's residual stream) have
+no such pass to compare with, and verify() says so.
 """
 
 from __future__ import annotations
@@ -342,18 +344,16 @@ def derive(a: Analysis, new: Sequence[Intervention]) -> Analysis:
     # the first edited layer: its attention part is the source's where no new edit reaches into it
     new_at_first = {iv.stage for iv in new if iv.layer == first and iv.stage != "manual_hiddens"}
     reuse = not (new_at_first & set(base_layers.attention_names)) and not any(iv.stage == "manual_hiddens" for iv in new)
-    computed: dict[int, dict[str, Tensor]] = {}
+    # like the trace's own pass, only X_{l+1} of each layer is kept: its other stages are recomputed when asked for
+    # (keeping every layer's stages here made the pass a third slower: fresh memory for each, not reused)
     with torch.no_grad():
         for layer in range(first, len(layers)):
             x = hiddens[layer]
             if layer == first and reuse:
                 attention = src.layer_stages(layer, attention_only=True)
-                attention = {k: attention[k] for k in base_layers.attention_names}
-                stages = {**attention, **layers.rest(layer, x, attention)}
+                hiddens[layer + 1] = layers.rest(layer, x, attention)[layers.OUTPUT]
             else:
-                stages = layers.layer(layer, x)
-            hiddens[layer + 1] = stages[layers.OUTPUT]
-            computed[layer] = stages
+                hiddens[layer + 1] = layers.layer(layer, x)[layers.OUTPUT]
     values = dict(src._values)
     for key, v in src._values.items():  # X_0 is held once, under its embedding stage's name too
         if key != "manual_hiddens" and isinstance(v, Tensor) and v.shape == old[0].shape and v.data_ptr() == old.data_ptr():
@@ -362,45 +362,129 @@ def derive(a: Analysis, new: Sequence[Intervention]) -> Analysis:
     shared = 0 if any(iv.stage == "manual_hiddens" for iv in new) else first
     trace = Trace(src.family, values, layers, _pipeline(layers, a), src.features, src.cache.budget_mb,
                   source=src, shared_below=shared)
-    for layer, stages in computed.items():
-        trace.cache.put(layer, stages)
     return Analysis(a.resolved, a.encoding, trace, a.words_given, a.on_mismatch, source=a, interventions=every)
 
 
+# Where the model's own modules take or give each patch point, so that its pass can make the same edit:
+# (the layer part, "in" (a forward pre-hook on its input) or "out" (a hook on its output), the layout: "rows" n×w as
+# the module gives it, "heads" n×(heads·dh) read as heads×n×dh, "bnhd" n×heads×dh (Qwen3's q/k norms), "fused0/1/2"
+# Q, K or V of GPT-2's one c_attn). A decoder's residual stream (addnorm1_add_hidden) is read twice by the model (the
+# norm and the residual), so a hook on one module cannot make that edit: it is left out, as are the scores, the
+# weights and the rotary stages, which no module gives.
+ENCODER_MIRRORS: dict[str, tuple[str, str, str]] = {
+    "selfattn_query_hidden": ("query", "out", "heads"), "selfattn_key_hidden": ("key", "out", "heads"),
+    "selfattn_value_hidden": ("value", "out", "heads"), "selfattn_contvec": ("attn_out", "in", "heads"),
+    "addnorm1_dense_hidden": ("attn_out", "out", "rows"), "addnorm1_add_hidden": ("norm1", "in", "rows"),
+    "addnorm1_norm_hidden": ("norm1", "out", "rows"), "ffnn_dense_hidden": ("ffn_in", "out", "rows"),
+    "ffnn_dense_act": ("ffn_out", "in", "rows"), "addnorm2_dense_hidden": ("ffn_out", "out", "rows"),
+    "addnorm2_add_hidden": ("norm2", "in", "rows"), "addnorm2_norm_hidden": ("norm2", "out", "rows"),
+}
+DECODER_MIRRORS: dict[str, tuple[str, str, str]] = {
+    "selfattn_norm_hidden": ("norm1", "out", "rows"), "selfattn_query_hidden": ("query", "out", "heads"),
+    "selfattn_key_hidden": ("key", "out", "heads"), "selfattn_value_hidden": ("value", "out", "heads"),
+    "selfattn_query_norm_hidden": ("q_norm", "out", "bnhd"), "selfattn_key_norm_hidden": ("k_norm", "out", "bnhd"),
+    "selfattn_contvec": ("attn_out", "in", "heads"), "addnorm1_dense_hidden": ("attn_out", "out", "rows"),
+    "ffnn_norm_hidden": ("norm2", "out", "rows"), "ffnn_gate_hidden": ("gate", "out", "rows"),
+    "ffnn_up_hidden": ("up", "out", "rows"), "ffnn_glu_hidden": ("ffn_out", "in", "rows"),
+    "ffnn_dense_hidden": ("ffn_in", "out", "rows"), "ffnn_dense_act": ("ffn_out", "in", "rows"),
+    "addnorm2_dense_hidden": ("ffn_out", "out", "rows"),
+}
+_FUSED = ("selfattn_query_hidden", "selfattn_key_hidden", "selfattn_value_hidden")
+
+
+def mirror(part: Any, stage: str) -> tuple[Any, str, str] | None:
+    """(module, "in" | "out", layout) where the model's pass takes or gives ``stage`` of a layer; None where no module
+    does (see ENCODER_MIRRORS)."""
+    from .trace.encoder import LayerParts
+
+    if not isinstance(part, LayerParts) and part.fused_qkv is not None and stage in _FUSED:
+        return part.fused_qkv, "out", f"fused{_FUSED.index(stage)}"
+    found = (ENCODER_MIRRORS if isinstance(part, LayerParts) else DECODER_MIRRORS).get(stage)
+    if found is None or getattr(part, found[0], None) is None:
+        return None
+    return getattr(part, found[0]), found[1], found[2]
+
+
+def _as_stage(t: Tensor, layout: str, dh: int) -> Tensor:
+    """A module's 1×n×w tensor (1×n×heads×dh for "bnhd") in the stage's layout."""
+    x = t[0]
+    if layout == "rows":
+        return x
+    if layout == "bnhd":
+        return x.transpose(0, 1)
+    if layout.startswith("fused"):
+        width = x.shape[-1] // 3
+        x = x[:, int(layout[-1]) * width:(int(layout[-1]) + 1) * width]
+    return x.reshape(x.shape[0], -1, dh).transpose(0, 1)
+
+
+def _into(t: Tensor, value: Tensor, layout: str) -> Tensor:
+    """The module's tensor with the stage's (edited) value put back in its layout."""
+    if layout == "rows":
+        return value[None].to(t.dtype)
+    if layout == "bnhd":
+        return value.transpose(0, 1)[None].to(t.dtype)
+    rows = value.transpose(0, 1).reshape(value.shape[1], -1)
+    if layout.startswith("fused"):
+        out = t.clone()
+        width = t.shape[-1] // 3
+        out[0, :, int(layout[-1]) * width:(int(layout[-1]) + 1) * width] = rows
+        return out
+    return rows[None].to(t.dtype)
+
+
 def _pipeline(layers: EditedLayers, a: Analysis) -> Callable[[], Any]:
-    """The model's own pass with the same head ablations / context-vector patches, made by forward pre-hooks on the
-    output projection of each edited layer (its input is the heads' context vectors side by side)."""
-    others = sorted({iv.stage for iv in layers.interventions if iv.stage != "selfattn_contvec"})
-    sizes = a.trace.sizes
+    """The model's own pass with the same edits, made by forward (pre-)hooks on the modules that take or give the
+    edited stages (``mirror``): an ablation is a pre-hook on the output projection, whose input is the heads' context
+    vectors side by side. Edits that no module can make leave ``verify()`` with nothing to compare: it says so."""
+    parts = layers.parts
+    dh = a.trace.sizes["dh"]
+    points = sorted({(iv.layer, iv.stage) for iv in layers.interventions})
+    missing = sorted({stage for layer, stage in points if stage == "manual_hiddens" or mirror(parts[layer], stage) is None})
 
     def run() -> Any:
-        if others:
+        if missing:
             raise InterventionError(
-                f"This analysis patches {', '.join(others)}: the model has no pass of its own with that edit to "
-                "compare with (verify() compares ablations and context-vector patches, which a hook on the output "
-                "projection makes in the model). The package's tests check every patch against hooked model runs.")
-        parts = layers.parts
-        runs: dict[int, list[int]] = {}  # a module → the layers that run it, in order (ALBERT shares one)
-        for layer, p in enumerate(parts):
-            runs.setdefault(id(p.attn_out), []).append(layer)
+                f"This analysis patches {', '.join(missing)}, which no module of the model takes or gives as such: "
+                "the model has no pass of its own with that edit for verify() to compare with (it compares head "
+                "ablations and patches of the stages a module computes: Q, K, V, the context vectors, the projections, "
+                "the norms, the feed-forward). The package's tests check every patch against hooked model runs.")
+        # (module, direction) → its layouts and stages, and the layers that run the module, in order (ALBERT shares)
+        plan: dict[tuple[int, str], tuple[Any, list[tuple[str, str]]]] = {}
+        for layer, stage in points:
+            module, direction, layout = mirror(parts[layer], stage)  # type: ignore[misc]
+            entry = plan.setdefault((id(module), direction), (module, []))
+            if (layout, stage) not in entry[1]:
+                entry[1].append((layout, stage))
         handles = []
-        for layer_list in runs.values():
-            module = parts[layer_list[0]].attn_out
+        for (_, direction), (module, targets) in plan.items():
+            runs = [layer for layer, p in enumerate(parts)
+                    if any(mirror(p, stage) is not None and mirror(p, stage)[0] is module for _, stage in targets)]  # type: ignore[index]
             calls = [0]
 
-            def pre(_m: Any, args: tuple[Any, ...], layer_list: list[int] = layer_list, calls: list[int] = calls) -> Any:
-                layer = layer_list[calls[0] % len(layer_list)]
+            def edited(t: Tensor, runs: list[int] = runs, calls: list[int] = calls,
+                       targets: list[tuple[str, str]] = targets) -> Tensor | None:
+                layer = runs[calls[0] % len(runs)]
                 calls[0] += 1
                 edit = layers.edits.get(layer)
                 if edit is None:
                     return None
-                x = args[0]
-                n = x.shape[-2]
-                heads = x[0].reshape(n, sizes["H"], sizes["dh"]).transpose(0, 1)
-                edited = edit("selfattn_contvec", heads).transpose(0, 1).reshape(n, sizes["a"])
-                return (edited[None].to(x.dtype), *args[1:])
+                for layout, stage in targets:
+                    value = _as_stage(t, layout, dh)
+                    changed = edit(stage, value)
+                    if changed is not value:
+                        t = _into(t, changed, layout)
+                return t
 
-            handles.append(module.register_forward_pre_hook(pre))
+            if direction == "in":
+                def pre(_m: Any, args: tuple[Any, ...], edited: Callable[..., Any] = edited) -> Any:
+                    t = edited(args[0])
+                    return None if t is None else (t, *args[1:])
+                handles.append(module.register_forward_pre_hook(pre))
+            else:
+                def post(_m: Any, _args: Any, out: Any, edited: Callable[..., Any] = edited) -> Any:
+                    return edited(out)
+                handles.append(module.register_forward_hook(post))
         try:
             return layers.root_pipeline()
         finally:
@@ -575,7 +659,7 @@ class Effect:
         return any(p.changed for p in self.positions)
 
     def table(self) -> str:
-        lines = ["effect of " + ("; ".join(self.labels) or "the difference")]
+        lines = ["effect of " + "; ".join(self.labels)]
         lines.append("cosine of the hidden states before/after: " + " ".join(
             f"{label}:{float(c):.4f}" for label, c in zip(["emb", *map(str, range(len(self.cosine) - 1))], self.cosine,
                                                            strict=True)))
@@ -644,6 +728,9 @@ def effect(after: Analysis, before: Analysis | None = None, token: int | str | N
         raise InterventionError(f"This {after.family} model has no LM or MLM head, so no token probabilities: the "
                                 "effect is the cosine of its hidden states (leave token=None).")
     labels = tuple(iv.label for iv in after.interventions if iv not in before.interventions)
+    if not labels or before.encoding.ids != after.encoding.ids:  # two texts (a minimal pair), or other edits
+        labels = (f"{before.text!r} → {after.text!r}", *labels) if before.text != after.text else labels
+    labels = labels or ("nothing: the two analyses have the same interventions",)
     what = "next token" if after.family in DECODERS else "token"
     return Effect(cosine, per_position, None if tid is None else after.tokenizer.convert_ids_to_tokens(tid), what, labels)
 
