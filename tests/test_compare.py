@@ -172,3 +172,45 @@ def test_a_malformed_difference_request_is_refused_as_any_other(pair):
     assert reply["type"] == "error" and reply["id"] is None
     reply, _ = answer_compare(pair, ["not", "a", "request"])
     assert reply["type"] == "error" and "a request is a JSON object" in reply["message"]
+
+
+def test_a_decoders_minimal_pair_and_its_ablation_in_the_widget(monkeypatch):
+    """A decoder (GPT-2 shape, random weights): the difference against the model's own attentions, and the widget's
+    ablation reply reading the next token before and after, as the model with the head zeroed gives it."""
+    from tests.test_decoders import gpt2
+    from tests.tokenizers_for_tests import byte_level_bpe
+
+    tok = byte_level_bpe()
+    model = gpt2(len(tok))
+    a = tw.analyze("the cat sat on", model=model, tokenizer=tok)
+    b = tw.analyze("the dog sat on", model=model, tokenizer=tok)
+    c = tw.compare(a, b)
+    assert c.labels("raw")[2] == "Ġcat→Ġdog"
+    ids = [torch.tensor([x.encoding.ids]) for x in (a, b)]
+    with torch.no_grad():
+        att = [model(input_ids=i, output_attentions=True).attentions[1][0] for i in ids]
+    torch.testing.assert_close(c.difference("raw", 1), att[1] - att[0], rtol=0, atol=1e-5)
+    w = a.widget()
+    sent = []
+    monkeypatch.setattr(w, "send", lambda content, buffers=None: sent.append(content))
+    w._on_request(w, {"type": "request", "id": 2, "what": "ablation", "heads": [[1, 0]], "mode": "zero"}, [])
+    reply = sent[-1]
+    assert reply["type"] == "reply" and reply["readout"] and reply["predicts"] == "next token", reply
+    dh = 15 // 3
+
+    def zero_head(_m, args):
+        x = args[0].clone()
+        x[..., 0:dh] = 0
+        return (x, *args[1:])
+
+    ids = torch.tensor([a.encoding.ids])
+    handle = model.transformer.h[1].attn.c_proj.register_forward_pre_hook(zero_head)
+    try:
+        with torch.no_grad():
+            p_after = torch.softmax(model(input_ids=ids).logits[0, -1], -1)
+    finally:
+        handle.remove()
+    (pos,) = reply["positions"]
+    assert pos["position"] == len(a.tokens) - 1
+    assert [t for t, _ in pos["after"]] == tok.convert_ids_to_tokens(p_after.topk(5).indices.tolist())
+    assert pos["after"][0][1] == pytest.approx(float(p_after.max()), abs=1e-5)
