@@ -185,7 +185,7 @@ def test_a_decoders_minimal_pair_and_its_ablation_in_the_widget(monkeypatch):
     a = tw.analyze("the cat sat on", model=model, tokenizer=tok)
     b = tw.analyze("the dog sat on", model=model, tokenizer=tok)
     c = tw.compare(a, b)
-    assert c.labels("raw")[2] == "Ġcat→Ġdog"
+    assert "Ġcat→Ġdog" in c.labels("raw")
     ids = [torch.tensor([x.encoding.ids]) for x in (a, b)]
     with torch.no_grad():
         att = [model(input_ids=i, output_attentions=True).attentions[1][0] for i in ids]
