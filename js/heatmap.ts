@@ -253,8 +253,9 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
     const values = new Float32Array(m * m);
     for (let i = 0; i < m * m; i++) values[i] = table[data.bits[head * m * m + i]!]!;
     saveHeatmap(kind, {
-      name: `attention-L${layer}-H${head}-${variant}`,
-      title: `${store.meta.model_name} · layer ${layer} · head ${head} · ${variant}`,
+      name: `${data.signed ? "difference" : "attention"}-L${layer}-H${head}-${variant}`,
+      title: `${store.meta.model_name} · ${ctx.caption ? `${ctx.caption(variant)} · ` : ""}layer ${layer} · head ${head} · ${variant}`,
+      signed: data.signed === true,
       labels,
       values,
       m,

@@ -143,3 +143,20 @@ describe("rows that are not a's", () => {
     expect(sideModel(m, "b").get("token")).toBe(3); // b has as many pieces as a: shared
   });
 });
+
+describe("saving the difference", () => {
+  it("draws it with the diverging ramp the screen uses", async () => {
+    const { heatmapSvg } = await import("../save");
+    const { paletteFor } = await import("../colors");
+    const palette = paletteFor([255, 255, 255], [0, 0, 0]);
+    const figure = { name: "d", title: "b − a", labels: ["x", "y"], values: Float32Array.of(-1, 0, 0, 1), m: 2,
+                     range: [-1, 1] as [number, number], palette };
+    const fills = (svg: string) => [...svg.matchAll(/<rect [^>]*fill="(rgb\([^)]*\))"/g)].map((r) => r[1]);
+    const signed = fills(heatmapSvg({ ...figure, signed: true }));
+    const k = (v: number) => Math.min(254, Math.floor(((v + 1) / 2) * 255)) * 4;
+    const rgb = (i: number) => `rgb(${palette.divergingRGBA[i]}, ${palette.divergingRGBA[i + 1]}, ${palette.divergingRGBA[i + 2]})`;
+    expect(signed).toContain(rgb(k(-1)));
+    expect(signed).toContain(rgb(k(0)));
+    expect(signed).not.toEqual(fills(heatmapSvg(figure)));
+  });
+});
