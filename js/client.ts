@@ -10,6 +10,8 @@ export interface LayerData {
   m: number;
   /** float16 bit patterns, (head, row, col) C order; decode with halfTableF32(). */
   bits: Uint16Array;
+  /** Signed values (a comparison's difference b − a): painted diverging around 0. */
+  signed?: boolean;
 }
 
 export interface OverviewData {
@@ -204,7 +206,7 @@ export class DataClient {
       if (bits.length !== shapeSize(shape)) {
         throw new ProtocolError(`layer buffer holds ${bits.length} values, shape says ${shapeSize(shape)}`);
       }
-      const data: LayerData = { variant, layer, heads: shape[0]!, m: shape[1]!, bits };
+      const data: LayerData = { variant, layer, heads: shape[0]!, m: shape[1]!, bits, signed: content.signed === true };
       return [data, bits.byteLength];
     });
   }

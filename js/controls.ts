@@ -42,7 +42,7 @@ export function mountControls(ctx: ViewContext): View {
   // the panels: the default view keeps the row view and the stage viewer closed
   const toggles = h("div", "tw-toggles");
   const toggle = new Map<string, HTMLInputElement>();
-  for (const [panel, text] of [["overview", "heads"], ["heatmap", "heatmap"], ["arcs", "arcs"], ["row", "row view"], ["stages", "stages"]] as const) {
+  for (const [panel, text] of [["overview", "heads"], ["heatmap", "heatmap"], ["arcs", "arcs"], ["row", "row view"], ["stages", "stages"], ["ablation", "ablation"]] as const) {
     const box = h("input");
     box.type = "checkbox";
     box.dataset.panel = panel;

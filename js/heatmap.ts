@@ -5,7 +5,7 @@ import type { LayerData } from "./client";
 import { colorBar } from "./colorbar";
 import { Disposer, Frames, context2d, clear, h, localPoint } from "./dom";
 import { HEATMAP_COL_LABELS, HEATMAP_ROW_LABELS, cellAt, heatmapSide, segmentBoundary, thinnedIndices } from "./layout";
-import { fillFromHalf, maxOfHalf } from "./paint";
+import { fillFromHalf, maxAbsOfHalf, maxOfHalf } from "./paint";
 import { saveHeatmap } from "./save";
 import type { Changed } from "./store";
 import { type View, type ViewContext, attentionRange, formatValue, loadLayer } from "./view";
@@ -130,7 +130,7 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
 
   const writeTitle = () => {
     const { layer, head, variant } = store.selection;
-    title.textContent = `Attention · layer ${layer} · head ${head} · ${variant}`;
+    title.textContent = `${ctx.caption ? ctx.caption(variant) : "Attention"} · layer ${layer} · head ${head} · ${variant}`;
   };
 
   /** Colours the selected head into the canvas; the one place that touches pixels. */
@@ -153,12 +153,17 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
     }
     const table = halfTableF32();
     const offset = head * m * m;
-    range = attentionRange(store.selection.color_scale, maxOfHalf(data.bits, offset, m * m, table));
-    fillFromHalf(image32!, data.bits, offset, m * m, table, theme.palette.sequential, range[0], range[1]);
+    // a difference (signed) is diverging around 0 up to ±its largest |value|; attention is on its usual scale
+    const signedMax = data.signed ? maxAbsOfHalf(data.bits, offset, m * m, table) : 0;
+    range = data.signed ? [-(signedMax || 1), signedMax || 1]
+      : attentionRange(store.selection.color_scale, maxOfHalf(data.bits, offset, m * m, table));
+    const lut = data.signed ? theme.palette.diverging : theme.palette.sequential;
+    fillFromHalf(image32!, data.bits, offset, m * m, table, lut, range[0], range[1]);
     g.putImageData(image, 0, 0);
     const t1 = performance.now();
     shown = data;
-    bar.set(theme.palette.sequentialRGBA, range[0], range[1], store.selection.color_scale === "head" ? "0 … this head's max" : "attention weight, 0 … 1 for every head");
+    if (data.signed) bar.set(theme.palette.divergingRGBA, range[0], range[1], "difference b − a, ± its largest |value| in this head");
+    else bar.set(theme.palette.sequentialRGBA, range[0], range[1], store.selection.color_scale === "head" ? "0 … this head's max" : "attention weight, 0 … 1 for every head");
     canvas.dataset.painted = "1"; // the benchmark's first-paint mark (benchmarks/browser.py)
     root.dataset.lastPaintMs = (t1 - t0).toFixed(2);
     if (switchStart > 0) {
@@ -248,8 +253,9 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
     const values = new Float32Array(m * m);
     for (let i = 0; i < m * m; i++) values[i] = table[data.bits[head * m * m + i]!]!;
     saveHeatmap(kind, {
-      name: `attention-L${layer}-H${head}-${variant}`,
-      title: `${store.meta.model_name} · layer ${layer} · head ${head} · ${variant}`,
+      name: `${data.signed ? "difference" : "attention"}-L${layer}-H${head}-${variant}`,
+      title: `${store.meta.model_name} · ${ctx.caption ? `${ctx.caption(variant)} · ` : ""}layer ${layer} · head ${head} · ${variant}`,
+      signed: data.signed === true,
       labels,
       values,
       m,

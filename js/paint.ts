@@ -13,6 +13,16 @@ export function maxOfHalf(bits: Uint16Array, offset: number, count: number, tabl
   return max;
 }
 
+/** Largest |value| among `count` half-precision values starting at `offset` (NaN skipped; 0 if none). */
+export function maxAbsOfHalf(bits: Uint16Array, offset: number, count: number, table: Float32Array): number {
+  let max = 0;
+  for (let i = offset, end = offset + count; i < end; i++) {
+    const v = Math.abs(table[bits[i]!]!);
+    if (v > max) max = v;
+  }
+  return max;
+}
+
 /**
  * Colours `count` half-precision values into `out` through `lut` on the domain [lo, hi].
  * Returns how many cells got a colour above the LUT's first entry (a non-blank check).

@@ -12,6 +12,8 @@ export interface HeatmapFigure {
   m: number;
   range: [number, number];
   palette: Palette;
+  /** Signed values (a comparison's difference): the diverging ramp, as the map on screen. */
+  signed?: boolean;
 }
 
 const CELL_MAX = 24;
@@ -30,7 +32,7 @@ function escapeXml(text: string): string {
 }
 
 function colour(f: HeatmapFigure, v: number): string {
-  const rgba = f.palette.sequentialRGBA;
+  const rgba = f.signed ? f.palette.divergingRGBA : f.palette.sequentialRGBA;
   const k = lutIndex(v, f.range[0], f.range[1], rgba.length / 4) * 4;
   return `rgb(${rgba[k]}, ${rgba[k + 1]}, ${rgba[k + 2]})`;
 }

@@ -1,6 +1,8 @@
 // Running the widget without Jupyter: an in-page model backed by plain JSON state and an answer function.
 
+import { ablationPageAnswer } from "./ablation";
 import { requestKey } from "./client";
+import { type ComparePack, comparePageAnswer } from "./compare";
 import { PackData, type Manifest, type PackText } from "./pack";
 import type { Handler, WidgetModel } from "./types";
 import widget from "./widget";
@@ -121,7 +123,13 @@ export function mountPage(el: HTMLElement, state: Record<string, unknown>, manif
   const pack = new PackData(manifest, text, meta?.tokens ?? [], (what) =>
     `${what} is not in this page (it holds the stage tensors of layers ${held.join(", ") || "none"}): ` +
     "export it again with --layers (layers= in Python) naming this layer.");
-  return mount(el, state, (request) => pack.answer(request));
+  const compare = (manifest as { compare?: ComparePack }).compare;
+  const b = (meta as { compare?: { b?: { tokens?: string[] } } } | undefined)?.compare?.b;
+  // a comparison's page (tw.compare): b's pack and the differences beside a's
+  const data = compare ? comparePageAnswer(pack, compare, b?.tokens ?? []) : (request: Record<string, unknown>) => pack.answer(request);
+  // the ablations computed before export (ablation.py): their effects, or a message saying they were not
+  const ablations = ablationPageAnswer((manifest as { ablations?: Record<string, Record<string, unknown>> }).ablations);
+  return mount(el, state, (request) => (request.what === "ablation" ? ablations(request) : data(request)));
 }
 
 /**

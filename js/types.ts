@@ -58,7 +58,7 @@ export interface Meta {
 }
 
 /** The panels a widget can show (widget.py PANELS), in display order. */
-export const PANELS = ["overview", "heatmap", "arcs", "row", "stages"] as const;
+export const PANELS = ["overview", "heatmap", "arcs", "row", "stages", "ablation"] as const;
 export const COLOR_SCALES = ["fixed", "head"] as const;
 
 /** The synced selection traits. */

@@ -11,6 +11,8 @@ export interface ViewContext {
   root: HTMLElement;
   theme: ThemeWatch;
   tooltip: Tooltip;
+  /** What the heatmap's title calls its map (default "Attention"): a comparison names its side. */
+  caption?: (variant: string) => string;
 }
 
 export interface View {

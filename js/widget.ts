@@ -3,7 +3,9 @@
 import "./widget.css";
 import { DataClient, shareClient, sharedClient } from "./client";
 import { firstPaintSource } from "./firstpaint";
+import { mountAblation } from "./ablation";
 import { mountArcs } from "./arcs";
+import { captionA, mountComparison } from "./compare";
 import { mountControls } from "./controls";
 import { Disposer, Tooltip, h } from "./dom";
 import { mountHeatmap } from "./heatmap";
@@ -63,7 +65,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const theme = new ThemeWatch(root);
   bag.add(() => theme.dispose());
   const tooltip = new Tooltip(root);
-  const ctx: ViewContext = { store, client, root, theme, tooltip };
+  const ctx: ViewContext = { store, client, root, theme, tooltip, caption: captionA(model) };
 
   const views: View[] = [];
   const controls = mountControls(ctx);
@@ -72,15 +74,23 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const arcs = mountArcs(ctx);
   const row = mountRowView(ctx);
   const stages = mountStages(ctx);
-  views.push(controls, overview, heatmap, arcs, row, stages);
+  const ablation = mountAblation(ctx, model);
+  views.push(controls, overview, heatmap, arcs, row, stages, ablation);
   // overview and heatmap side by side (the overview above where too narrow), arcs and the row view under them,
   // the stage viewer at full width at the bottom
   const main = h("div", "tw-main");
   main.append(overview.el, heatmap.el);
   const lower = h("div", "tw-lower");
-  lower.append(arcs.el, row.el);
+  lower.append(arcs.el, row.el, ablation.el);
   root.insertBefore(controls.el, tooltip.el);
   root.insertBefore(main, tooltip.el);
+  // a comparison (tw.compare): a's, b's and the difference's maps in a row, the head statistics' deltas by the overview
+  const comparison = mountComparison(ctx, model, heatmap);
+  if (comparison) {
+    views.push(...comparison.views);
+    main.append(comparison.deltas);
+    root.insertBefore(comparison.maps, tooltip.el);
+  }
   root.insertBefore(lower, tooltip.el);
   root.insertBefore(stages.el, tooltip.el);
 
@@ -95,6 +105,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     heatmap.setSide(l.side);
     arcs.setWidth(l.arcs);
     main.classList.toggle("tw-stacked", !l.beside);
+    comparison?.fit(width, l.side, l.thumb);
   };
   bag.observeResize(root, fit);
   bag.add(store.subscribe((_, changed) => {
@@ -110,6 +121,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   reflectSelection(root, store.selection);
   bag.add(store.subscribe((s) => reflectSelection(root, s)));
   bag.listen(root, "keydown", keyHandler(root, store));
+  bag.listen(root, "keydown", (event: KeyboardEvent) => ablation.onKey(event));
   bag.listen(root, "keyup", keyShield);
   bag.listen(root, "keypress", keyShield);
   fit();

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from .analysis import Analysis, analyze
+from .compare import Comparison, compare
 from .corpus import CorpusStats, corpus_stats
 from .errors import (
     AlignmentError,
@@ -24,7 +25,7 @@ from .verify import Verification
 __version__ = "0.1.0"
 
 __all__ = [
-    "REGISTRY", "STAGES", "SUPPORTED", "AlignmentError", "Analysis", "CorpusStats", "InputError", "InterventionError",
-    "ModelError", "Stage", "Trace",
-    "TransEasyError", "UnsupportedModelError", "Verification", "__version__", "analyze", "corpus_stats",
+    "REGISTRY", "STAGES", "SUPPORTED", "AlignmentError", "Analysis", "Comparison", "CorpusStats", "InputError",
+    "InterventionError", "ModelError", "Stage", "Trace",
+    "TransEasyError", "UnsupportedModelError", "Verification", "__version__", "analyze", "compare", "corpus_stats",
 ]

@@ -220,7 +220,10 @@ def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, 
     state = {name: getattr(w, name) for name in w.SELECTION}
     state.update(selection or {})
     state["meta"] = w.meta
+    if state["ablated"] and "ablation" not in state["panels"]:  # a page exported with heads ablated shows their effect
+        state["panels"] = [*state["panels"], "ablation"]
     data = build(a, weights, layers, stage_mb)
+    data.manifest["ablations"] = w.page_ablations(state["ablated"], state["ablation_mode"])  # the effects computed before export
     att = data.manifest["attention"]
     first = {att["layers"][str(state["layer"])], att["overview"][state["variant"]]["chunk"]}
     texts, data.manifest["chunks"] = split(data.text, data.manifest["chunks"], first)

@@ -60,9 +60,9 @@ def widget_meta(a: Any) -> dict[str, Any]:
     }
 
 
-# The panels a widget can show; the default view keeps the stage viewer and the row view closed (they open from
+# The panels a widget can show; the default view keeps the stage viewer, the row view and the ablation panel closed (they open from
 # the control bar, or with ``a.widget(panels=[...])``).
-PANELS = ("overview", "heatmap", "arcs", "row", "stages")
+PANELS = ("overview", "heatmap", "arcs", "row", "stages", "ablation")
 DEFAULT_PANELS = ["overview", "heatmap", "arcs"]
 # How attention maps are coloured: "fixed" 0 … 1 for every head (comparable across heads), or "head": 0 … that
 # head's largest weight (shows the pattern of a diffuse head, but a dark cell means different values in two heads).
@@ -92,6 +92,9 @@ class AttentionWidget(anywidget.AnyWidget):
     stage = traitlets.Unicode("selfattn_attention").tag(sync=True)
     panels = traitlets.List(traitlets.Unicode(), default_value=DEFAULT_PANELS).tag(sync=True)
     color_scale = traitlets.Unicode("fixed").tag(sync=True)
+    # the heads ablated together, [[layer, head], ...] (ablation.py): the widget shows the effect of ablating them
+    ablated: traitlets.List[list[int]] = traitlets.List(default_value=[]).tag(sync=True)
+    ablation_mode = traitlets.Unicode("zero").tag(sync=True)  # "zero" or "mean" (over this text's positions)
     # Python → browser only: read-only here, and refused from the front end (set_state)
     meta = traitlets.Dict(read_only=True).tag(sync=True)
 
@@ -100,10 +103,12 @@ class AttentionWidget(anywidget.AnyWidget):
     # without a kernel (a reopened notebook, nbconvert's HTML); it follows the selection. Python → browser only.
     _first_paint = traitlets.Dict(read_only=True).tag(sync=True)
 
-    SELECTION = ("layer", "head", "token", "variant", "arcs_all_heads", "stage", "panels", "color_scale")
+    SELECTION = ("layer", "head", "token", "variant", "arcs_all_heads", "stage", "panels", "color_scale", "ablated",
+                 "ablation_mode")
 
     def __init__(self, analysis: Any, **selection: Any):
         self._analysis = analysis
+        self._effects: dict[str, dict[str, Any]] = {}  # the ablation effects computed, by key (the page holds them)
         super().__init__()
         self.select(**selection)
         self.on_msg(self._on_request)
@@ -180,13 +185,59 @@ class AttentionWidget(anywidget.AnyWidget):
     def _on_request(self, _widget: Any, content: Any, _buffers: Any) -> None:
         """Every message gets a reply at once: the data, or an error the browser shows instead of waiting."""
         try:
-            reply, buffers = answer(self._analysis, content)
+            reply, buffers = self._answer(content)
         except Exception as err:  # a defect, not bad input: the browser must still hear of it
             self.log.exception("transeasy-widget: a request failed")
             rid = content.get("id") if isinstance(content, dict) and isinstance(content.get("id"), int) else None
             reply, buffers = {"type": "error", "id": rid, "message": f"The kernel failed on this request: "
                                                                      f"{type(err).__name__}: {str(err)[:300]}"}, []
         self.send(reply, buffers)
+
+    def _answer(self, content: Any) -> tuple[dict[str, Any], list[bytes]]:
+        """The reply to one message: an ablation's effect (ablation.py), or the data of payload.answer."""
+        if isinstance(content, dict) and content.get("what") == "ablation":
+            return self._ablation_reply(content), []
+        return answer(self._analysis, content)
+
+    def _ablation_reply(self, content: dict[str, Any]) -> dict[str, Any]:
+        from .ablation import KEEP, ablation_key, check_request, effect_content
+        from .errors import TransEasyError
+        from .payload import MAX_ID, _bounded, json_safe
+
+        rid = content.get("id")
+        if isinstance(rid, bool) or not isinstance(rid, int) or not -MAX_ID <= rid <= MAX_ID:
+            return {"type": "error", "id": None, "message": "Not a request this widget answers: id must be an integer."}
+        try:
+            heads, mode = check_request(self._analysis, content)
+            key = ablation_key(heads, mode)
+            if key not in self._effects:
+                self._effects[key] = json_safe(effect_content(self._analysis, heads, mode))
+                while len(self._effects) > KEEP:
+                    del self._effects[next(iter(self._effects))]
+        except TransEasyError as err:
+            return {"type": "error", "id": rid, "message": _bounded(str(err))}
+        return {"type": "reply", "id": rid, **self._effects[key]}
+
+    def page_ablations(self, ablated: list[list[int]], mode: str = "zero") -> dict[str, dict[str, Any]]:
+        """The effects an exported page holds: every one computed so far, and that of ``ablated`` (the set the page
+        opens with), computed now if it was not."""
+        if ablated:
+            self._ablation_reply({"id": 0, "heads": ablated, "mode": mode})
+        return dict(self._effects)
+
+    @traitlets.validate("ablation_mode")
+    def _valid_ablation_mode(self, proposal: Any) -> str:
+        from .ablation import MODES
+
+        if proposal["value"] not in MODES:
+            raise traitlets.TraitError(f"ablation_mode must be one of {', '.join(MODES)}, got {proposal['value']!r}.")
+        return str(proposal["value"])
+
+    @traitlets.validate("ablated")
+    def _valid_ablated(self, proposal: Any) -> list[list[int]]:
+        from .ablation import check_ablated
+
+        return check_ablated(proposal["value"], self._size("layer"), self._size("head"))
 
     def _size(self, key: str) -> int:
         return int(self.meta["n_layers" if key == "layer" else "n_heads"])
