@@ -13,7 +13,7 @@ of W_O.T (``addnorm1_dense_weight``):
   (‖Σαf(x)‖ in the authors' code, used for its word alignments). Computed through the H×H Gram matrix of each
   token's head vectors, ‖Σ_h a_h v_h‖² = Σ_hg a_h a_g ⟨v_h, v_g⟩: n²H² work instead of n²d.
 - ``alti`` (per layer): ALTI (Ferrando, Gállego & Costa-jussà 2022, "Measuring the Mixing of Contextual Information
-  in the Transformer"). In a post-norm layer (every family here) the attention block's output is
+  in the Transformer"). In a post-norm layer (every encoder family here) the attention block's output is
   y_i = LN(u_i), u_i = Σ_h Σ_j α^h_ij f_h(x_j) + b_O + x_i  (= ``addnorm1_norm_hidden``).
   For row i, σ_i = sqrt(Var(u_i) + ε) is one number, so LN is affine in that row: LN(u) = L_i(u) + β with the
   LINEAR map L_i(u) = γ ⊙ (u − mean(u)) / σ_i. Hence, exactly (tested):
@@ -30,10 +30,14 @@ of W_O.T (``addnorm1_dense_weight``):
 Memory is streamed layer by layer: a layer needs its H×n×d head vectors f_h(x_j) (19 MB at n = 512, d = 768) and,
 for ALTI, the T_i(x_j) of a few rows at a time (``CHUNK_ELEMENTS`` floats: 8 MB), never L×H×n×n×d nor n×n×d.
 
-A pre-norm decoder family (GPT-2 and the like: x + Attn(LN(x))) plugs in through ``Block``: its f_h reads LN(x_j),
-linearised per token j the same way (L_j(x_j) + β, with σ_j of token j), its residual is x_i, and no LayerNorm
-follows the block (``scale`` None, ``centre`` False), so y_i is the block's output x_i + attention output. Only
-``block`` (which builds a layer's Block from the trace) needs a pre-norm twin; ``alti_layer`` is unchanged.
+A pre-norm decoder (GPT-2 and the Llama family: X_l + Attn(norm(X_l))) plugs in through ``Block``: its head
+vectors are f_h(x̃_j) of the normalised token x̃_j = norm(x_j) (``selfattn_value_hidden`` reads it; with
+grouped-query attention query head h uses value head ``selfattn_kv_head[h]``), its residual is x_i, and no
+LayerNorm follows the block (``gamma`` None), so the parts add up to the block's output:
+    X_l,i + attention output_i = Σ_j T_i(x_j) + b_O,    T_i(x_j) = Σ_h α^h_ij f_h(x̃_j) + [i = j] x_i
+(``addnorm1_add_hidden``; tested). The norm before the block is not linearised: as in ALTI's own treatment of the
+pre-norm case, the token j's part is what the block does with x̃_j, and its residual carries x_j itself. ``norm``
+and ``norm_summed`` read the same f_h(x̃_j).
 
 Every stage is read one layer at a time through ``_stage`` (``trace[name, layer]``).
 """
@@ -46,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .errors import InputError, UnsupportedModelError, check_index
+from .errors import InputError, check_index
 from .stages import DECODERS
 
 if TYPE_CHECKING:
@@ -54,8 +58,6 @@ if TYPE_CHECKING:
 
     from .headstats import HeadStats
 
-# the views that decompose the post-norm attention block (f_h of X_l, the LayerNorm after the residual)
-POST_NORM_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout")
 CHUNK_ELEMENTS = 1 << 21  # floats of T_i(x_j) held at once by ALTI (8 MB in float32)
 
 
@@ -72,10 +74,14 @@ def _norm1_eps(a: Any, layer: int) -> float:
 
 
 def head_vectors(a: Any, layer: int) -> torch.Tensor:
-    """f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h for every head and token of a layer: H×n×d."""
-    values = _stage(a, "selfattn_value_hidden", layer)  # H×n×dh, value bias included
-    heads, _, dh = values.shape
-    w_out = _stage(a, "addnorm1_dense_weight", layer)  # d_in×d_out = W_O.T; rows h·dh.. belong to head h
+    """f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h for every head and token of a layer: H×n×d (x_j normalised first in a
+    pre-norm decoder; a value head shared by several query heads, grouped-query attention, serves each of them)."""
+    values = _stage(a, "selfattn_value_hidden", layer)  # Hkv×n×dh, value bias included
+    dh = values.shape[-1]
+    w_out = _stage(a, "addnorm1_dense_weight", layer)  # a×d_out = W_O.T; rows h·dh.. belong to query head h
+    heads = w_out.shape[0] // dh
+    if values.shape[0] != heads:  # grouped-query attention: query head h reads value head h // (H / Hkv)
+        values = values[torch.arange(heads) // (heads // values.shape[0])]
     return torch.bmm(values, w_out.reshape(heads, dh, w_out.shape[1]))
 
 
@@ -120,7 +126,13 @@ class Block:
 
 
 def block(a: Any, layer: int) -> Block:
-    """The attention block of a post-norm layer: y_i = LN(Σ_h Σ_j α^h_ij f_h(x_j) + b_O + x_i)."""
+    """The attention block of a layer. Post-norm: y_i = LN(Σ_h Σ_j α^h_ij f_h(x_j) + b_O + x_i); pre-norm decoder:
+    y_i = x_i + Σ_h Σ_j α^h_ij f_h(x̃_j) + b_O, the residual stream after attention."""
+    if a.family in DECODERS:
+        bias = _stage(a, "addnorm1_dense_bias", layer)
+        output = _stage(a, "addnorm1_add_hidden", layer)
+        return Block(_stage(a, "selfattn_attention", layer), head_vectors(a, layer), _stage(a, "manual_hiddens", layer),
+                     None, None, bias.expand_as(output), output)
     summed = _stage(a, "addnorm1_add_hidden", layer)  # u_i, the LayerNorm's input
     gamma = _stage(a, "addnorm1_norm_weight", layer)
     sigma = torch.sqrt(summed.var(-1, unbiased=False) + _norm1_eps(a, layer))
@@ -228,12 +240,6 @@ class Contributions:
 
     def layer(self, view: str, layer: int) -> torch.Tensor:
         view = check_view(view)
-        if view in POST_NORM_VIEWS and self.analysis.family in DECODERS:
-            raise UnsupportedModelError(
-                f"The {view!r} view decomposes a post-norm encoder layer (f_h reads X_l, a LayerNorm follows the "
-                f"residual); this {self.analysis.family} model is a pre-norm decoder, for which that decomposition "
-                "is not implemented (its numbers would be wrong). The attention-only views work for it: "
-                "'rollout' and 'flow'.")
         layer = check_index("layer", layer, self.num_layers)
         key = (view, layer)
         if key not in self._layers:
