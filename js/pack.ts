@@ -4,6 +4,7 @@
 import { deriveVariant, readRawLayer, type AttentionInfo, type RawLayer } from "./derive";
 import { fromBase64, inflate, toHalfBits } from "./codec";
 import type { Answer } from "./standalone";
+import { VARIANTS } from "./types";
 
 export interface StageEntry {
   content: Record<string, unknown>;
@@ -35,6 +36,12 @@ export interface Manifest {
     layers: Record<string, number>;
     overview: Record<string, { content: Record<string, unknown>; chunk: number }>;
   };
+  /** The views beyond attention weights (pack.py, "Contribution views"): per view its heads (H, or 1 for a
+   * per-layer view), each layer's chunk and its overview; a view the analysis refused, with its message. */
+  contributions?: {
+    views: Record<string, { heads: number; layers: Record<string, number>; overview: { content: Record<string, unknown>; chunk: number } }>;
+    unavailable?: Record<string, string>;
+  };
   stages?: Record<string, StageEntry>;
   /** The selfattn_attention reply without layer, head and numbers: the page derives them from the raw attention. */
   attention_stage?: Record<string, unknown>;
@@ -52,6 +59,7 @@ export class NotInPack extends Error {}
 export class PackData {
   private chunks = new Map<number, Promise<ArrayBuffer>>();
   private raws = new Map<number, Promise<RawLayer>>();
+  private views = new Map<string, Promise<RawLayer>>();
 
   constructor(
     readonly manifest: Manifest,
@@ -78,7 +86,34 @@ export class PackData {
   }
 
   hasOverview(variant: string): boolean {
-    return variant in this.manifest.attention.overview;
+    return variant in this.manifest.attention.overview || variant in (this.manifest.contributions?.views ?? {});
+  }
+
+  /** Whether `variant` is a contribution view this pack holds, or one the analysis refused (its message). */
+  private contribution(variant: string): "held" | "refused" | null {
+    const c = this.manifest.contributions;
+    if (c?.views[variant]) return "held";
+    return c?.unavailable && variant in c.unavailable ? "refused" : null;
+  }
+
+  private refused(variant: string): Error {
+    return new Error(this.manifest.contributions?.unavailable?.[variant] ?? `no ${variant} view in this page`);
+  }
+
+  /** One layer of a contribution view, decoded (s | q, the raw attention's layout without σ). */
+  private viewLayer(variant: string, layer: number): Promise<RawLayer> {
+    const key = `${variant}|${layer}`;
+    let hit = this.views.get(key);
+    if (!hit) {
+      const view = this.manifest.contributions!.views[variant]!;
+      const index = view.layers[String(layer)];
+      if (index === undefined) return Promise.reject(new NotInPack(this.missing(`layer ${layer} of ${variant}`)));
+      hit = this.chunk(index).then((bytes) => readRawLayer(bytes, view.heads, this.tokens.length, 0));
+      this.views.set(key, hit);
+      this.chunks.delete(index);
+      while (this.views.size > 3) this.views.delete(this.views.keys().next().value!);
+    }
+    return hit;
   }
 
   /** The decoded raw attention of a layer (the last few are kept: deriving a variant reads it). */
@@ -98,6 +133,13 @@ export class PackData {
   }
 
   async layer(variant: string, layer: number): Promise<Answer> {
+    const kind = this.contribution(variant);
+    if (kind === "refused") throw this.refused(variant);
+    if (kind === "held") {
+      const view = await this.viewLayer(variant, layer);
+      const content = { what: "layer", variant, layer, dtype: "float16", shape: [view.heads, view.n, view.n] };
+      return { content, buffers: [toHalfBits(view.values)] };
+    }
     const raw = await this.rawLayer(layer);
     const [values, m] = deriveVariant(variant, raw, this.manifest.attention);
     const content = { what: "layer", variant, layer, dtype: "float16", shape: [raw.heads, m, m] };
@@ -105,7 +147,8 @@ export class PackData {
   }
 
   async overview(variant: string): Promise<Answer> {
-    const entry = this.manifest.attention.overview[variant];
+    if (this.contribution(variant) === "refused") throw this.refused(variant);
+    const entry = this.manifest.attention.overview[variant] ?? this.manifest.contributions?.views[variant]?.overview;
     if (!entry) throw new NotInPack(this.missing(`the ${variant} overview`));
     return { content: entry.content, buffers: [await this.chunk(entry.chunk)] };
   }
@@ -153,10 +196,15 @@ export class PackData {
   /** Whether the pack holds what a request asks for. */
   has(request: Record<string, unknown>): boolean {
     switch (request.what) {
-      case "layer":
-        return this.hasLayer(Number(request.layer));
+      case "layer": {
+        const variant = String(request.variant);
+        const kind = this.contribution(variant);
+        if (kind === "refused") return true; // answered with the analysis's message
+        if (kind === "held") return String(request.layer) in this.manifest.contributions!.views[variant]!.layers;
+        return this.hasLayer(Number(request.layer)) && (VARIANTS as readonly string[]).includes(variant); // derived
+      }
       case "overview":
-        return this.hasOverview(String(request.variant));
+        return this.hasOverview(String(request.variant)) || this.contribution(String(request.variant)) === "refused";
       case "stage": {
         const layer = Number(request.layer ?? 0);
         if (request.stage === "selfattn_attention" && this.manifest.attention_stage) return this.hasLayer(layer);

@@ -5,6 +5,9 @@ The page needs no server, no CDN and no network: it opens from a file. It holds 
 - the raw attention of every layer, once, per-row scaled 8-bit and zlib-compressed; the page derives nosep,
   nosep_linscale, nosep_softmax_scale and reduced itself (``js/derive.ts``);
 - the overview thumbnails of every variant (``payload.answer``'s, compressed);
+- every layer of the views beyond attention weights (norm, ALTI, rollout, flow: ``contributions.py``), per-row
+  scaled 8-bit as the attention, and their overviews; a view the analysis refuses (attention flow beyond its
+  length limit) is left out and the page shows the analysis's message in its place;
 - the stage viewer's tensors, 8-bit per row: the layers without a layer axis always, then the layers asked for
   (``layers=``), or by default as many layers, in order, as fit in ``stage_mb`` megabytes. The page says which
   layers it left out; asking for one of them gets a message saying how to export it.
@@ -24,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .pack import Pack, attention_info, attention_layer, split, stage_slice
+from .pack import Pack, attention_info, attention_layer, contribution_layer, split, stage_slice
 from .payload import answer, json_safe
 from .widget import STATIC, _bundle
 
+CONTRIBUTION_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout", "rollout", "flow")
 STAGE_MB = 0.5  # default room for stage tensors beyond the attention (MB of page): 16 tokens stay under bertviz
 LARGE_MB = 25.0  # the CLI warns above this
 
@@ -99,10 +103,34 @@ def _strip(content: dict[str, Any]) -> dict[str, Any]:
 
 
 def attention_pack(a: Any, pack: Pack, layers: Iterable[int], variants: Iterable[str]) -> dict[str, Any]:
-    """The attention part of a manifest: the raw layers asked for and the overviews of ``variants``."""
+    """The attention part of a manifest: the raw layers asked for and the overviews of ``variants`` (attention
+    variants; a contribution view's overview is in ``contributions_pack``)."""
     info = attention_info(a)
     chunks = {str(layer): pack.add(attention_layer(a.attentions.layer("raw", layer), info["kept"])) for layer in layers}
     return {**info, "layers": chunks, "overview": {v: _overview(a, pack, v) for v in variants}}
+
+
+def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterable[str]) -> dict[str, Any]:
+    """The contribution views of a manifest (pack.py, "Contribution views"): per view, its heads, the chunk of each
+    layer asked for and its overview. A view the analysis refuses (attention flow on a long input) is left out,
+    its message kept under ``unavailable`` for the page to show in its place."""
+    from .errors import TransEasyError
+    from .variants import layer as variant_layer
+
+    layers = list(layers)
+    out: dict[str, Any] = {"views": {}, "unavailable": {}}
+    for view in views:
+        mark = pack.mark()
+        try:
+            chunks = {str(layer): pack.add(contribution_layer(variant_layer(a, view, layer))) for layer in layers}
+            entry = {"heads": int(variant_layer(a, view, 0).shape[0]), "layers": chunks,
+                     "overview": _overview(a, pack, view)}
+        except TransEasyError as err:
+            pack.rollback(mark)
+            out["unavailable"][view] = str(err)
+            continue
+        out["views"][view] = entry
+    return out
 
 
 def _stage_entry(a: Any, pack: Pack, stage: Any, layer: int, head: int) -> dict[str, Any]:
@@ -136,15 +164,18 @@ def attention_stage(a: Any) -> dict[str, Any]:
 
 
 def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
-          stage_mb: float = STAGE_MB) -> PagePack:
+          stage_mb: float = STAGE_MB, contributions: bool = True) -> PagePack:
     """The page's data. ``layers``: the layers whose stage tensors go in (default: in order, as many as fit
-    in ``stage_mb``); every layer's attention goes in whatever ``layers`` says."""
+    in ``stage_mb``); every layer's attention goes in whatever ``layers`` says, and (``contributions``) every
+    layer of every contribution view the analysis can give."""
     sizes = a.trace.sizes
     n_layers, n_heads = sizes["L"], sizes["H"]
     chosen = None if layers is None else check_layers(layers, n_layers)
     pack = Pack()
     manifest: dict[str, Any] = {"version": 1, "n_layers": n_layers, "n_heads": n_heads}
     manifest["attention"] = attention_pack(a, pack, range(n_layers), a.attentions.VARIANTS)
+    if contributions:
+        manifest["contributions"] = contributions_pack(a, pack, range(n_layers), CONTRIBUTION_VIEWS)
     stages = _stage_names(a, weights)
     entries: dict[str, Any] = {}
     parity: dict[str, Any] | None = None
@@ -209,6 +240,19 @@ def missing_note(data: PagePack) -> str:
             f"Export with --layers (layers= in Python) to choose.")
 
 
+def first_chunks(manifest: dict[str, Any], layer: int, variant: str) -> set[int]:
+    """The chunks the first paint of ``layer`` and ``variant`` reads: the raw attention of the layer (the arcs, the
+    attention stage) and the variant's layer and overview."""
+    att = manifest["attention"]
+    first = {att["layers"][str(layer)]}
+    if variant in att["overview"]:
+        first.add(att["overview"][variant]["chunk"])
+    view = manifest.get("contributions", {}).get("views", {}).get(variant)
+    if view is not None:
+        first |= {view["layers"][str(layer)], view["overview"]["chunk"]}
+    return first
+
+
 def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, stage_mb: float = STAGE_MB,
             selection: dict[str, Any] | None = None) -> str:
     """The page as a string. ``weights=True`` also embeds every weight slice (large: megabytes per layer);
@@ -218,8 +262,7 @@ def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, 
     state.update(selection or {})
     state["meta"] = w.meta
     data = build(a, weights, layers, stage_mb)
-    att = data.manifest["attention"]
-    first = {att["layers"][str(state["layer"])], att["overview"][state["variant"]]["chunk"]}
+    first = first_chunks(data.manifest, state["layer"], state["variant"])
     texts, data.manifest["chunks"] = split(data.text, data.manifest["chunks"], first)
     js = _bundle("standalone.js").read_text(encoding="utf-8")
     if "</script" in js.lower():  # esbuild escapes it; make sure, or the page would break

@@ -19,6 +19,10 @@ Error of what the browser shows, per value (before float16 on the way to the can
 - nosep_softmax_scale: ``|ŷ − y| ≤ y · (exp(s / 255) − 1)`` (the logits move by at most s/510 each);
 - reduced: the mean over the row word's pieces of their linscale bounds, times the column word's piece count.
 
+Contribution views (norm, ALTI, rollout, flow; H' = H heads for ``norm``, 1 for a per-layer view): a layer's chunk
+is ``s`` float32 [H', n] then ``q`` uint8 [H', n, n] = ``round(255 · x / s)``, the attention's layout without σ
+(every value is ≥ 0); error ≤ s / 510 per value. The browser reads them as they are (no variant is derived).
+
 Stage tensors (the 2-D slice the stage viewer shows): ``scale`` float32 [rows] (each row's max |x|), the row
 norms float32, then ``q`` int8 [rows, cols] = ``round(127 · x / scale)``: error ≤ scale / 254 per value, on top of
 the float16 the live widget sends. Stats and row norms are Python's, on the full slice.
@@ -107,6 +111,11 @@ def attention_layer(att: torch.Tensor, kept: list[int]) -> bytes:
     sigma = x.index_select(-2, index).index_select(-1, index).sum(dim=-1)
     return (np.ascontiguousarray(s.numpy(), dtype="<f4").tobytes() + np.ascontiguousarray(sigma.numpy(), dtype="<f4").tobytes()
             + q.numpy().tobytes())
+
+
+def contribution_layer(values: torch.Tensor) -> bytes:
+    """One layer of a contribution view (H'×n×n, ≥ 0) as s | q (see the module's docstring)."""
+    return attention_layer(values, [])
 
 
 def read_attention_layer(data: bytes, heads: int, n: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
