@@ -1,7 +1,17 @@
 // A pack (transeasy_widget/pack.py): the exported page's data, or the widget's saved first paint. It answers the
 // widget's requests in the browser: layers derived from the raw attention, overviews and stage slices decoded.
 
-import { deriveVariant, readRawLayer, type AttentionInfo, type RawLayer } from "./derive";
+import {
+  attentionTimesColumns,
+  deriveVariant,
+  matmul,
+  residualAttention,
+  readRawLayer,
+  readViewLayer,
+  type AttentionInfo,
+  type RawLayer,
+  type ViewLayer,
+} from "./derive";
 import { fromBase64, inflate, toHalfBits } from "./codec";
 import type { Answer } from "./standalone";
 import { VARIANTS } from "./types";
@@ -39,7 +49,15 @@ export interface Manifest {
   /** The views beyond attention weights (pack.py, "Contribution views"): per view its heads (H, or 1 for a
    * per-layer view), each layer's chunk and its overview; a view the analysis refused, with its message. */
   contributions?: {
-    views: Record<string, { heads: number; layers: Record<string, number>; overview: { content: Record<string, unknown>; chunk: number } }>;
+    views: Record<string, {
+      heads: number;
+      layers: Record<string, number>;
+      overview: { content: Record<string, unknown>; chunk: number };
+      /** "attention_times_columns" (norm): the chunk holds ‖f_h(x_j)‖, H×n, to multiply the raw attention by;
+       * "rollout": no chunks, R^l = M^l R^(l-1) of `of` ("attention": the residual attention; or a view's name). */
+      derive?: string;
+      of?: string;
+    }>;
     unavailable?: Record<string, string>;
   };
   stages?: Record<string, StageEntry>;
@@ -59,7 +77,8 @@ export class NotInPack extends Error {}
 export class PackData {
   private chunks = new Map<number, Promise<ArrayBuffer>>();
   private raws = new Map<number, Promise<RawLayer>>();
-  private views = new Map<string, Promise<RawLayer>>();
+  private views = new Map<string, Promise<ViewLayer>>();
+  private products = new Map<string, Promise<ViewLayer>>();
 
   constructor(
     readonly manifest: Manifest,
@@ -100,15 +119,20 @@ export class PackData {
     return new Error(this.manifest.contributions?.unavailable?.[variant] ?? `no ${variant} view in this page`);
   }
 
-  /** One layer of a contribution view, decoded (s | q, the raw attention's layout without σ). */
-  private viewLayer(variant: string, layer: number): Promise<RawLayer> {
+  /** One layer of a contribution view, decoded (transeasy_widget/pack.py, "Contribution views"). */
+  private viewLayer(variant: string, layer: number): Promise<ViewLayer> {
     const key = `${variant}|${layer}`;
     let hit = this.views.get(key);
     if (!hit) {
       const view = this.manifest.contributions!.views[variant]!;
+      if (view.derive === "rollout") return this.rollout(variant, view.of ?? "attention", layer);
       const index = view.layers[String(layer)];
       if (index === undefined) return Promise.reject(new NotInPack(this.missing(`layer ${layer} of ${variant}`)));
-      hit = this.chunk(index).then((bytes) => readRawLayer(bytes, view.heads, this.tokens.length, 0));
+      const n = this.tokens.length;
+      hit = view.derive === "attention_times_columns"
+        ? Promise.all([this.rawLayer(layer), this.chunk(index)]).then(([raw, bytes]) =>
+            attentionTimesColumns(raw, new Float32Array(bytes, 0, raw.heads * n)))
+        : this.chunk(index).then((bytes) => readViewLayer(bytes, view.heads, n));
       this.views.set(key, hit);
       this.chunks.delete(index);
       while (this.views.size > 3) this.views.delete(this.views.keys().next().value!);
@@ -128,6 +152,25 @@ export class PackData {
       this.raws.set(layer, hit);
       this.chunks.delete(index); // the decoded layer replaces its bytes
       while (this.raws.size > 3) this.raws.delete(this.raws.keys().next().value!);
+    }
+    return hit;
+  }
+
+  /** Layer `layer` of a rollout, multiplied out through layers 0..layer (each step kept: the next one starts there). */
+  private rollout(variant: string, of: string, layer: number): Promise<ViewLayer> {
+    const key = `${variant}|${layer}`;
+    let hit = this.products.get(key);
+    if (!hit) {
+      const n = this.tokens.length;
+      const step: Promise<Float32Array> =
+        of === "attention" ? this.rawLayer(layer).then(residualAttention) : this.viewLayer(of, layer).then((v) => v.values);
+      const before = layer === 0 ? Promise.resolve(null) : this.rollout(variant, of, layer - 1);
+      hit = Promise.all([step, before]).then(([m, prev]) => ({
+        heads: 1,
+        n,
+        values: prev ? matmul(m, prev.values, n) : m,
+      }));
+      this.products.set(key, hit);
     }
     return hit;
   }
@@ -200,7 +243,10 @@ export class PackData {
         const variant = String(request.variant);
         const kind = this.contribution(variant);
         if (kind === "refused") return true; // answered with the analysis's message
-        if (kind === "held") return String(request.layer) in this.manifest.contributions!.views[variant]!.layers;
+        if (kind === "held") {
+          const view = this.manifest.contributions!.views[variant]!;
+          return view.derive === "rollout" ? this.hasLayer(Number(request.layer)) : String(request.layer) in view.layers;
+        }
         return this.hasLayer(Number(request.layer)) && (VARIANTS as readonly string[]).includes(variant); // derived
       }
       case "overview":

@@ -17,7 +17,7 @@ from tests.decoders import f16, u8_thumbnails
 from transeasy_widget import propagation
 from transeasy_widget.contributions import VIEWS
 from transeasy_widget.export import to_html
-from transeasy_widget.pack import chunk, read_attention_layer
+from transeasy_widget.pack import chunk, read_attention_layer, read_view_layer
 from transeasy_widget.payload import answer
 from transeasy_widget.variants import WIDGET_VARIANTS
 
@@ -81,9 +81,9 @@ def test_the_widget_takes_a_contribution_variant_and_its_first_paint_holds_it(a)
     view = manifest["contributions"]["views"]["alti_rollout"]
     data = chunk(w._first_paint["data"], manifest["chunks"], view["layers"]["1"])
     n = a.trace.sizes["n"]
-    values, s, _ = read_attention_layer(data, 1, n, 0)
+    values, s = read_view_layer(data, 1, n)
     want = view_of(a, "alti_rollout")[1].numpy()
-    assert np.all(np.abs(values - want) <= s[..., None] / 510 + 1e-7)  # the pack's stated error
+    assert s == pytest.approx(want.max()) and np.abs(values - want).max() <= s[0] / 510 + 1e-7  # the stated error
     assert view["overview"]["content"]["shape"] == [2, 1, n, n]
     w.variant = "raw"  # back to attention: no contribution part
     assert "contributions" not in w._first_paint["manifest"]
@@ -116,16 +116,44 @@ def test_the_exported_page_packs_every_layer_of_every_view(a):
     n, heads = a.trace.sizes["n"], a.trace.sizes["H"]
     views = manifest["contributions"]["views"]
     assert list(views) == list(VIEWS) and manifest["contributions"]["unavailable"] == {}
+    kept = len(manifest["attention"]["kept"])
     for name, entry in views.items():
         h = heads if VIEWS[name].per_head else 1
         assert entry["heads"] == h
+        if name in ("rollout", "alti_rollout"):  # multiplied out in the page (tests/browser reads its map)
+            assert entry["derive"] == "rollout" and entry["layers"] == {}
+            assert entry["of"] == ("attention" if name == "rollout" else "alti")
+            continue
         for layer in range(2):
-            values, s, _ = read_attention_layer(chunk(texts, manifest["chunks"], entry["layers"][str(layer)]), h, n, 0)
-            want = view_of(a, name)[layer].numpy()
-            assert np.all(np.abs(values - want) <= s[..., None] / 510 + 1e-7)
+            data = chunk(texts, manifest["chunks"], entry["layers"][str(layer)])
+            want = view_of(a, name)[layer].double().numpy()
+            if name == "norm":  # the page derives it: its layer's raw attention times ‖f_h(x_j)‖ per column
+                assert entry["derive"] == "attention_times_columns"
+                factors = np.frombuffer(data, "<f4").reshape(heads, n).astype(np.float64)
+                raw = chunk(texts, manifest["chunks"], manifest["attention"]["layers"][str(layer)])
+                attention, s, _ = read_attention_layer(raw, heads, n, kept)
+                # ‖α f‖ = α ‖f‖ (Kobayashi et al.'s norm, α ≥ 0), from the model's own value and output weights
+                block = a.model.encoder.layer[layer].attention
+                x = a.trace.manual_hiddens[layer].double()
+                wv, bv = block.self.value.weight.double(), block.self.value.bias.double()
+                wo = block.output.dense.weight.double()
+                dh = x.shape[1] // heads
+                ref = torch.stack([torch.linalg.vector_norm(
+                    (x @ wv[hd * dh:(hd + 1) * dh].T + bv[hd * dh:(hd + 1) * dh]) @ wo[:, hd * dh:(hd + 1) * dh].T, dim=-1)
+                    for hd in range(heads)]).detach().numpy()
+                assert np.allclose(factors, ref, rtol=1e-5)
+                assert np.all(np.abs(attention * factors[:, None, :] - want) <= s[..., None] / 510 * factors[:, None, :] + 1e-6)
+            else:
+                values, s = read_view_layer(data, 1, n)
+                assert np.abs(values - want).max() <= s[0] / 510 + 1e-7
     # the first paint of the selected view (layer 1 of norm) is in the page's first part
     first = {i for i, span in enumerate(manifest["chunks"]) if span[2] == 0}
     assert {views["norm"]["layers"]["1"], views["norm"]["overview"]["chunk"]} <= first
+    # a first paint cannot multiply a rollout out (it holds one layer): it holds the matrices
+    w = a.widget(variant="rollout", layer=1)
+    held = w._first_paint["manifest"]["contributions"]["views"]["rollout"]
+    values, _ = read_view_layer(chunk(w._first_paint["data"], w._first_paint["manifest"]["chunks"], held["layers"]["1"]), 1, n)
+    assert np.abs(values - view_of(a, "rollout")[1, 0].numpy()).max() <= 1 / 510 + 1e-7
 
 
 def test_decoders_get_the_contribution_variants_too():

@@ -25,13 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .errors import InputError
-from .pack import Pack, attention_info, attention_layer, contribution_layer, split, stage_slice
+from .pack import Pack, attention_info, attention_layer, column_factors, split, stage_slice, view_layer
 from .payload import answer, json_safe
 from .widget import STATIC, _bundle
 
 CONTRIBUTION_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout", "rollout", "flow")
+# the rollouts a page derives, and what each multiplies through the layers (js/derive.ts rollout)
+ROLLOUTS = {"rollout": "attention", "alti_rollout": "alti"}
 STAGE_MB = 0.5  # default room for stage tensors beyond the attention (MB of page): 16 tokens stay under bertviz
 LARGE_MB = 25.0  # the CLI warns above this
 
@@ -110,10 +113,14 @@ def attention_pack(a: Any, pack: Pack, layers: Iterable[int], variants: Iterable
     return {**info, "layers": chunks, "overview": {v: _overview(a, pack, v) for v in variants}}
 
 
-def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterable[str]) -> dict[str, Any]:
+def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterable[str],
+                       derive_rollouts: bool = True) -> dict[str, Any]:
     """The contribution views of a manifest (pack.py, "Contribution views"): per view, its heads, the chunk of each
     layer asked for and its overview. A view the analysis refuses (attention flow on a long input) is left out,
-    its message kept under ``unavailable`` for the page to show in its place."""
+    its message kept under ``unavailable`` for the page to show in its place. ``derive_rollouts``: the rollouts
+    are left for the browser to multiply out from every layer's raw attention (``rollout``) or ALTI (``alti_rollout``,
+    which then must be among ``views``): for a page, which holds every layer; a first paint holds the matrices."""
+    from .contributions import head_vectors
     from .errors import TransEasyError
     from .variants import layer as variant_layer
 
@@ -122,9 +129,17 @@ def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterabl
     for view in views:
         mark = pack.mark()
         try:
-            chunks = {str(layer): pack.add(contribution_layer(variant_layer(a, view, layer))) for layer in layers}
-            entry = {"heads": int(variant_layer(a, view, 0).shape[0]), "layers": chunks,
-                     "overview": _overview(a, pack, view)}
+            if derive_rollouts and view in ROLLOUTS:  # R^l = M^l R^(l-1): the page multiplies them out itself
+                entry = {"heads": 1, "derive": "rollout", "of": ROLLOUTS[view], "layers": {}}
+            elif view == "norm":  # α^h_ij ‖f_h(x_j)‖: the page multiplies the raw attention by the column factors
+                with torch.inference_mode():
+                    factors = {layer: torch.linalg.vector_norm(head_vectors(a, layer), dim=-1) for layer in layers}
+                chunks = {str(layer): pack.add(column_factors(f)) for layer, f in factors.items()}
+                entry = {"heads": a.trace.sizes["H"], "derive": "attention_times_columns", "layers": chunks}
+            else:  # small and compressible at level 9 (zeros, near-zero rows): 10 % smaller than level 6
+                chunks = {str(layer): pack.add(view_layer(variant_layer(a, view, layer)), level=9) for layer in layers}
+                entry = {"heads": 1, "layers": chunks}
+            entry["overview"] = _overview(a, pack, view)
         except TransEasyError as err:
             pack.rollback(mark)
             out["unavailable"][view] = str(err)
@@ -248,8 +263,8 @@ def first_chunks(manifest: dict[str, Any], layer: int, variant: str) -> set[int]
     if variant in att["overview"]:
         first.add(att["overview"][variant]["chunk"])
     view = manifest.get("contributions", {}).get("views", {}).get(variant)
-    if view is not None:
-        first |= {view["layers"][str(layer)], view["overview"]["chunk"]}
+    if view is not None:  # (norm also reads the layer's raw attention, already in; a rollout reads every layer)
+        first |= {view["overview"]["chunk"], *([view["layers"][str(layer)]] if view["layers"] else [])}
     return first
 
 

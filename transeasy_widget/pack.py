@@ -19,9 +19,20 @@ Error of what the browser shows, per value (before float16 on the way to the can
 - nosep_softmax_scale: ``|ŷ − y| ≤ y · (exp(s / 255) − 1)`` (the logits move by at most s/510 each);
 - reduced: the mean over the row word's pieces of their linscale bounds, times the column word's piece count.
 
-Contribution views (norm, ALTI, rollout, flow; H' = H heads for ``norm``, 1 for a per-layer view): a layer's chunk
-is ``s`` float32 [H', n] then ``q`` uint8 [H', n, n] = ``round(255 · x / s)``, the attention's layout without σ
-(every value is ≥ 0); error ≤ s / 510 per value. The browser reads them as they are (no variant is derived).
+Contribution views (``contributions.py``; every value ≥ 0):
+
+- ``norm`` is derived like the attention variants: ‖α^h_ij f_h(x_j)‖ = α^h_ij ‖f_h(x_j)‖, so a layer's chunk is
+  only the column factors ``f`` float32 [H, n] (‖f_h(x_j)‖), and the browser multiplies the layer's raw attention
+  by them: error ≤ f_hj · s_hi / 510 (the attention's, scaled).
+- ``rollout`` and ``alti_rollout`` are derived in an exported page, which holds every layer: R^l = M^l R^(l-1) with
+  M^l the residual attention rownorm(0.5 · mean_h A + 0.5 · I) of the page's raw attention, or the page's ALTI
+  matrices (``js/derive.ts``). Each M^l is within its source's error; a product of row-stochastic matrices does not
+  grow an error, so R^l is within the sum over layers 0..l of the row sums of those errors (in practice the roundings
+  cancel: tests/browser reads the page's map against Python's within a colour step).
+- a per-layer view held as is (norm_summed, alti, flow; the rollouts in a first paint): ``s`` float32 [1] (the matrix's max), then
+  ``q`` uint8 [1, n, n] = ``round(255 · x / s)``: error ≤ s / 510 per value, half a step of the colour ramp, whose
+  top is that max (the norms) or 1 (the rest, with s ≤ 1). One scale per matrix, not per row: the near-zero rows of
+  rollout and ALTI then compress to almost nothing (a third of the size of per-row scales at 512 tokens).
 
 Stage tensors (the 2-D slice the stage viewer shows): ``scale`` float32 [rows] (each row's max |x|), the row
 norms float32, then ``q`` int8 [rows, cols] = ``round(127 · x / scale)``: error ≤ scale / 254 per value, on top of
@@ -48,8 +59,8 @@ class Pack:
         self._spans: list[list[int]] = []
         self._end = 0
 
-    def add(self, data: bytes) -> int:
-        text = base64.b64encode(zlib.compress(data, LEVEL)).decode("ascii")
+    def add(self, data: bytes, level: int = LEVEL) -> int:
+        text = base64.b64encode(zlib.compress(data, level)).decode("ascii")
         self._parts.append(text)
         self._spans.append([self._end, self._end + len(text)])
         self._end += len(text)
@@ -113,9 +124,24 @@ def attention_layer(att: torch.Tensor, kept: list[int]) -> bytes:
             + q.numpy().tobytes())
 
 
-def contribution_layer(values: torch.Tensor) -> bytes:
-    """One layer of a contribution view (H'×n×n, ≥ 0) as s | q (see the module's docstring)."""
-    return attention_layer(values, [])
+def view_layer(values: torch.Tensor) -> bytes:
+    """One layer of a per-layer contribution view (1×n×n, ≥ 0) as s | q (see the module's docstring)."""
+    x = values.detach().to("cpu", torch.float32)
+    s = x.flatten(1).amax(dim=1)
+    q = torch.round(x / s.clamp_min(1e-30)[:, None, None] * 255).clamp(0, 255).to(torch.uint8)
+    return np.ascontiguousarray(s.numpy(), dtype="<f4").tobytes() + q.numpy().tobytes()
+
+
+def read_view_layer(data: bytes, heads: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x̂ as H'×n×n float32, s as H') from a per-layer view's chunk."""
+    s = np.frombuffer(data, "<f4", heads)
+    q = np.frombuffer(data, np.uint8, heads * n * n, offset=4 * heads).reshape(heads, n, n)
+    return q.astype(np.float32) * (s[:, None, None] / 255), s
+
+
+def column_factors(factors: torch.Tensor) -> bytes:
+    """``norm``'s chunk: ‖f_h(x_j)‖ as float32 [H, n]."""
+    return np.ascontiguousarray(factors.detach().to("cpu", torch.float32).numpy(), dtype="<f4").tobytes()
 
 
 def read_attention_layer(data: bytes, heads: int, n: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
