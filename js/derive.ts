@@ -177,3 +177,15 @@ export function matmul(m: Float32Array, r: Float32Array, n: number): Float32Arra
   }
   return out;
 }
+
+/** x̂ = q / 255 · Σ_h norm[h]: norm_summed from its ratio to the sum over heads of the norm view (1×n×n). */
+export function ratioTimesHeadSum(q: Uint8Array, norm: ViewLayer): ViewLayer {
+  const { heads, n, values } = norm;
+  const out = new Float32Array(n * n);
+  for (let k = 0; k < n * n; k++) {
+    let sum = 0;
+    for (let h = 0; h < heads; h++) sum += values[h * n * n + k]!;
+    out[k] = (q[k]! / 255) * sum;
+  }
+  return { heads: 1, n, values: out };
+}

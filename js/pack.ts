@@ -5,6 +5,7 @@ import {
   attentionTimesColumns,
   deriveVariant,
   matmul,
+  ratioTimesHeadSum,
   residualAttention,
   readRawLayer,
   readViewLayer,
@@ -57,6 +58,8 @@ export interface Manifest {
        * "rollout": no chunks, R^l = M^l R^(l-1) of `of` ("attention": the residual attention; or a view's name). */
       derive?: string;
       of?: string;
+      /** Layers held as the ratio to Σ_h of the page's norm (q = 255 · x / Σ_h ‖α^h f_h‖): norm_summed. */
+      ratio_to_norm_sum?: Record<string, boolean>;
     }>;
     unavailable?: Record<string, string>;
   };
@@ -129,10 +132,15 @@ export class PackData {
       const index = view.layers[String(layer)];
       if (index === undefined) return Promise.reject(new NotInPack(this.missing(`layer ${layer} of ${variant}`)));
       const n = this.tokens.length;
-      hit = view.derive === "attention_times_columns"
-        ? Promise.all([this.rawLayer(layer), this.chunk(index)]).then(([raw, bytes]) =>
-            attentionTimesColumns(raw, new Float32Array(bytes, 0, raw.heads * n)))
-        : this.chunk(index).then((bytes) => readViewLayer(bytes, view.heads, n));
+      if (view.derive === "attention_times_columns") {
+        hit = Promise.all([this.rawLayer(layer), this.chunk(index)]).then(([raw, bytes]) =>
+          attentionTimesColumns(raw, new Float32Array(bytes, 0, raw.heads * n)));
+      } else if (view.ratio_to_norm_sum?.[String(layer)]) {
+        hit = Promise.all([this.viewLayer("norm", layer), this.chunk(index)]).then(([norm, bytes]) =>
+          ratioTimesHeadSum(new Uint8Array(bytes, 0, n * n), norm));
+      } else {
+        hit = this.chunk(index).then((bytes) => readViewLayer(bytes, view.heads, n));
+      }
       this.views.set(key, hit);
       this.chunks.delete(index);
       while (this.views.size > 3) this.views.delete(this.views.keys().next().value!);

@@ -143,6 +143,10 @@ def test_the_exported_page_packs_every_layer_of_every_view(a):
                     for hd in range(heads)]).detach().numpy()
                 assert np.allclose(factors, ref, rtol=1e-5)
                 assert np.all(np.abs(attention * factors[:, None, :] - want) <= s[..., None] / 510 * factors[:, None, :] + 1e-6)
+            elif str(layer) in entry.get("ratio_to_norm_sum", {}):  # norm_summed / Σ_h ‖α f‖ (the test below)
+                upper = view_of(a, "norm")[layer].double().sum(0).numpy()
+                ratio = np.frombuffer(data, np.uint8).reshape(n, n) / 255
+                assert np.abs(ratio * upper - want).max() <= (upper / 510).max() + 1e-6
             else:
                 values, s = read_view_layer(data, 1, n)
                 assert np.abs(values - want).max() <= s[0] / 510 + 1e-7
@@ -174,3 +178,21 @@ def test_decoders_get_the_contribution_variants_too():
 def test_every_widget_variant_has_a_title_and_a_known_group():
     assert all(v.group in ("attention", "contributions") and v.title and v.quantity for v in WIDGET_VARIANTS.values())
     assert len({v.title for v in WIDGET_VARIANTS.values()}) == len(WIDGET_VARIANTS)
+
+
+def test_norm_summed_goes_in_the_page_as_its_ratio_to_the_norms_sum_where_that_is_smaller(word_tokenizer):
+    # a random model's attention is diffuse: the matrix itself compresses badly, its ratio to Σ_h ‖α f‖ does not
+    model = random_bert(2, 4, 32, vocab=len(word_tokenizer))
+    a = tw.analyze(" ".join([TEXT] * 5), model=model, tokenizer=word_tokenizer)
+    page = to_html(a)
+    manifest = json.loads(re.search(r'id="tw-pack">(.*?)</script>', page, re.S).group(1))
+    texts = [re.search(rf'id="tw-data-{i}">(.*?)</script>', page, re.S).group(1) for i in (0, 1)]
+    entry = manifest["contributions"]["views"]["norm_summed"]
+    n = a.trace.sizes["n"]
+    assert entry["ratio_to_norm_sum"], "expected the ratio code for a random model"
+    for layer in entry["ratio_to_norm_sum"]:
+        q = np.frombuffer(chunk(texts, manifest["chunks"], entry["layers"][layer]), np.uint8).reshape(n, n)
+        upper = view_of(a, "norm")[int(layer)].double().sum(0).numpy()
+        want = view_of(a, "norm_summed")[int(layer), 0].double().numpy()
+        assert (want <= upper * (1 + 1e-5) + 1e-7).all()  # the triangle inequality: a ratio in [0, 1]
+        assert np.abs(q / 255 * upper - want).max() <= (upper / 510).max() + 1e-6

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .pack import Pack, attention_info, attention_layer, column_factors, split, stage_slice, view_layer
+from .pack import Pack, attention_info, attention_layer, column_factors, ratio_layer, split, stage_slice, view_layer
 from .payload import answer, json_safe
 from .widget import STATIC, _bundle
 
@@ -136,6 +137,18 @@ def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterabl
                     factors = {layer: torch.linalg.vector_norm(head_vectors(a, layer), dim=-1) for layer in layers}
                 chunks = {str(layer): pack.add(column_factors(f)) for layer, f in factors.items()}
                 entry = {"heads": a.trace.sizes["H"], "derive": "attention_times_columns", "layers": chunks}
+            elif derive_rollouts and view == "norm_summed" and "norm" in out["views"]:
+                # the smaller of two codes per layer: the matrix on its own scale, or its ratio to the page's
+                # Σ_h ‖α^h_ij f_h(x_j)‖ (pack.py): diffuse attention makes the first incompressible, not the second
+                chunks, ratio = {}, {}
+                for layer in layers:
+                    values = variant_layer(a, view, layer)
+                    codes = [view_layer(values), ratio_layer(values, variant_layer(a, "norm", layer).sum(0, keepdim=True))]
+                    sizes = [len(zlib.compress(code, 9)) for code in codes]
+                    chunks[str(layer)] = pack.add(codes[sizes[1] < sizes[0]], level=9)
+                    if sizes[1] < sizes[0]:
+                        ratio[str(layer)] = True
+                entry = {"heads": 1, "layers": chunks, "ratio_to_norm_sum": ratio}
             else:  # small and compressible at level 9 (zeros, near-zero rows): 10 % smaller than level 6
                 chunks = {str(layer): pack.add(view_layer(variant_layer(a, view, layer)), level=9) for layer in layers}
                 entry = {"heads": 1, "layers": chunks}

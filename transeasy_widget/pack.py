@@ -24,6 +24,10 @@ Contribution views (``contributions.py``; every value ≥ 0):
 - ``norm`` is derived like the attention variants: ‖α^h_ij f_h(x_j)‖ = α^h_ij ‖f_h(x_j)‖, so a layer's chunk is
   only the column factors ``f`` float32 [H, n] (‖f_h(x_j)‖), and the browser multiplies the layer's raw attention
   by them: error ≤ f_hj · s_hi / 510 (the attention's, scaled).
+- ``norm_summed`` in a page, where that is smaller (``ratio_to_norm_sum`` names the layers): ``q`` uint8 [1, n, n]
+  = ``round(255 · x / u)`` with u_ij = Σ_h ‖α^h_ij f_h(x_j)‖ ≥ x_ij (the triangle inequality), which the page
+  computes from its ``norm``; error ≤ û_ij / 510 + Σ_h f_hj s_hi / 510. Diffuse attention (a random model) makes
+  the matrix itself incompressible but not this ratio; a trained model's is the other way round.
 - ``rollout`` and ``alti_rollout`` are derived in an exported page, which holds every layer: R^l = M^l R^(l-1) with
   M^l the residual attention rownorm(0.5 · mean_h A + 0.5 · I) of the page's raw attention, or the page's ALTI
   matrices (``js/derive.ts``). Each M^l is within its source's error; a product of row-stochastic matrices does not
@@ -137,6 +141,13 @@ def read_view_layer(data: bytes, heads: int, n: int) -> tuple[np.ndarray, np.nda
     s = np.frombuffer(data, "<f4", heads)
     q = np.frombuffer(data, np.uint8, heads * n * n, offset=4 * heads).reshape(heads, n, n)
     return q.astype(np.float32) * (s[:, None, None] / 255), s
+
+
+def ratio_layer(values: torch.Tensor, upper: torch.Tensor) -> bytes:
+    """``norm_summed`` as its ratio to an upper bound (1×n×n each): q = round(255 · x / u), 0 where u is 0."""
+    x, u = values.detach().to("cpu", torch.float32), upper.detach().to("cpu", torch.float32)
+    ratio = torch.where(u > 0, x / u.clamp_min(1e-30), torch.zeros_like(x)).clamp(0, 1)
+    return torch.round(ratio * 255).to(torch.uint8).numpy().tobytes()
 
 
 def column_factors(factors: torch.Tensor) -> bytes:

@@ -1,6 +1,6 @@
 // The page's rollout (transeasy_widget/propagation.py, Abnar & Zuidema 2020), against values computed by hand.
 import { describe, expect, it } from "vitest";
-import { matmul, residualAttention } from "../derive";
+import { attentionTimesColumns, matmul, ratioTimesHeadSum, residualAttention } from "../derive";
 
 describe("rollout in the page", () => {
   it("mixes the heads' mean with the identity and renormalises each row", () => {
@@ -16,5 +16,16 @@ describe("rollout in the page", () => {
     const r = Float32Array.from([1, 0, 0.5, 0.5]);
     // row 0: 0.75·[1, 0] + 0.25·[0.5, 0.5] = [0.875, 0.125]; row 1: 0.25·[1, 0] + 0.75·[0.5, 0.5] = [0.625, 0.375]
     expect([...matmul(m, r, 2)]).toEqual([0.875, 0.125, 0.625, 0.375]);
+  });
+
+  it("derives norm from the attention and its column factors, and norm_summed from its ratio to their sum", () => {
+    // two heads of two tokens; ‖f_h(x_j)‖ = [[2, 4], [1, 3]]
+    const raw = { heads: 2, n: 2, values: Float32Array.from([0.5, 0.5, 1, 0, 0, 1, 0.25, 0.75]), sigma: new Float32Array(0) };
+    const norm = attentionTimesColumns(raw, Float32Array.from([2, 4, 1, 3]));
+    expect([...norm.values]).toEqual([1, 2, 2, 0, 0, 3, 0.25, 2.25]);
+    // Σ_h: [1, 5, 2.25, 2.25]; ratios 255, 51, 0, 102 of 255
+    const summed = ratioTimesHeadSum(Uint8Array.from([255, 51, 0, 102]), norm);
+    expect(summed.heads).toBe(1);
+    expect([...summed.values].map((v) => Math.round(v * 1e6) / 1e6)).toEqual([1, 1, 0, 0.9]);
   });
 });
