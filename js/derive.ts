@@ -116,14 +116,16 @@ export interface ViewLayer {
   values: Float32Array;
 }
 
-/** A per-layer view's chunk (s: float32 [H'] each matrix's max | q: uint8 [H', n, n]) decoded: x̂ = q · s / 255. */
+/** A per-layer view's chunk (s: float32 [H'] each matrix's max | q: uint8 [H', n, n] column by column, q[j, i])
+ * decoded: x̂_ij = q[j, i] · s / 255. */
 export function readViewLayer(bytes: ArrayBuffer, heads: number, n: number): ViewLayer {
   const s = new Float32Array(bytes, 0, heads);
   const q = new Uint8Array(bytes, 4 * heads, heads * n * n);
   const values = new Float32Array(heads * n * n);
   for (let h = 0; h < heads; h++) {
     const step = s[h]! / 255;
-    for (let k = h * n * n; k < (h + 1) * n * n; k++) values[k] = q[k]! * step;
+    const base = h * n * n;
+    for (let j = 0; j < n; j++) for (let i = 0; i < n; i++) values[base + i * n + j] = q[base + j * n + i]! * step;
   }
   return { heads, n, values };
 }
@@ -178,14 +180,38 @@ export function matmul(m: Float32Array, r: Float32Array, n: number): Float32Arra
   return out;
 }
 
-/** x̂ = q / 255 · Σ_h norm[h]: norm_summed from its ratio to the sum over heads of the norm view (1×n×n). */
+/** x̂_ij = q[j, i] / 255 · Σ_h norm[h, i, j]: norm_summed from its ratio to the sum over heads of the norm view
+ * (q column by column, as every per-layer view's). */
 export function ratioTimesHeadSum(q: Uint8Array, norm: ViewLayer): ViewLayer {
   const { heads, n, values } = norm;
   const out = new Float32Array(n * n);
-  for (let k = 0; k < n * n; k++) {
-    let sum = 0;
-    for (let h = 0; h < heads; h++) sum += values[h * n * n + k]!;
-    out[k] = (q[k]! / 255) * sum;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let h = 0; h < heads; h++) sum += values[(h * n + i) * n + j]!;
+      out[i * n + j] = (q[j * n + i]! / 255) * sum;
+    }
   }
   return { heads: 1, n, values: out };
+}
+
+/** Each n×n matrix of `values` max-pooled to t×t (torch's adaptive_max_pool2d bins: floor(i·n/t) … ceil((i+1)·n/t)),
+ * as `payload.u8_thumbnails` draws the overview. */
+export function maxPool(values: Float32Array, matrices: number, n: number, t: number): Float32Array {
+  const out = new Float32Array(matrices * t * t);
+  const lo = (i: number) => Math.floor((i * n) / t);
+  const hi = (i: number) => Math.ceil(((i + 1) * n) / t);
+  for (let m = 0; m < matrices; m++) {
+    for (let a = 0; a < t; a++) {
+      for (let b = 0; b < t; b++) {
+        let best = -Infinity;
+        for (let i = lo(a); i < hi(a); i++) {
+          const row = (m * n + i) * n;
+          for (let j = lo(b); j < hi(b); j++) best = Math.max(best, values[row + j]!);
+        }
+        out[(m * t + a) * t + b] = best;
+      }
+    }
+  }
+  return out;
 }

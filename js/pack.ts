@@ -5,6 +5,7 @@ import {
   attentionTimesColumns,
   deriveVariant,
   matmul,
+  maxPool,
   ratioTimesHeadSum,
   residualAttention,
   readRawLayer,
@@ -13,7 +14,7 @@ import {
   type RawLayer,
   type ViewLayer,
 } from "./derive";
-import { fromBase64, inflate, toHalfBits } from "./codec";
+import { decodeFloat16, fromBase64, inflate, toHalfBits } from "./codec";
 import type { Answer } from "./standalone";
 import { VARIANTS } from "./types";
 
@@ -53,7 +54,8 @@ export interface Manifest {
     views: Record<string, {
       heads: number;
       layers: Record<string, number>;
-      overview: { content: Record<string, unknown>; chunk: number };
+      /** The overview reply and its chunk, or "derive": "pooled" (norm): pooled here from every layer. */
+      overview: { content: Record<string, unknown>; chunk?: number; derive?: string };
       /** "attention_times_columns" (norm): the chunk holds ‖f_h(x_j)‖, H×n, to multiply the raw attention by;
        * "rollout": no chunks, R^l = M^l R^(l-1) of `of` ("attention": the residual attention; or a view's name). */
       derive?: string;
@@ -134,7 +136,7 @@ export class PackData {
       const n = this.tokens.length;
       if (view.derive === "attention_times_columns") {
         hit = Promise.all([this.rawLayer(layer), this.chunk(index)]).then(([raw, bytes]) =>
-          attentionTimesColumns(raw, new Float32Array(bytes, 0, raw.heads * n)));
+          attentionTimesColumns(raw, decodeFloat16(bytes)));
       } else if (view.ratio_to_norm_sum?.[String(layer)]) {
         hit = Promise.all([this.viewLayer("norm", layer), this.chunk(index)]).then(([norm, bytes]) =>
           ratioTimesHeadSum(new Uint8Array(bytes, 0, n * n), norm));
@@ -201,7 +203,29 @@ export class PackData {
     if (this.contribution(variant) === "refused") throw this.refused(variant);
     const entry = this.manifest.attention.overview[variant] ?? this.manifest.contributions?.views[variant]?.overview;
     if (!entry) throw new NotInPack(this.missing(`the ${variant} overview`));
+    if (entry.chunk === undefined) return this.pooledOverview(variant, entry.content);
     return { content: entry.content, buffers: [await this.chunk(entry.chunk)] };
+  }
+
+  /** A view's overview pooled from every layer, as payload.py's: one scale (vmax = the largest value of every layer),
+   * 255 = vmax, and each head's max. */
+  private async pooledOverview(variant: string, content: Record<string, unknown>): Promise<Answer> {
+    const [layers, heads, t] = content.shape as number[];
+    const pooled = new Float32Array(layers! * heads! * t! * t!);
+    for (let l = 0; l < layers!; l++) {
+      const view = await this.viewLayer(variant, l);
+      pooled.set(maxPool(view.values, heads!, view.n, t!), l * heads! * t! * t!);
+    }
+    const headMax: number[] = [];
+    for (let k = 0; k < layers! * heads!; k++) {
+      let best = 0;
+      for (let i = k * t! * t!; i < (k + 1) * t! * t!; i++) best = Math.max(best, pooled[i]!);
+      headMax.push(best);
+    }
+    const vmax = Math.max(0, ...headMax) || 1;
+    const data = new Uint8Array(pooled.length);
+    for (let i = 0; i < pooled.length; i++) data[i] = Math.round((Math.min(Math.max(pooled[i]!, 0), vmax) / vmax) * 255);
+    return { content: { ...content, vmax, head_max: headMax }, buffers: [data.buffer] };
   }
 
   /** The selfattn_attention stage of a layer and head: the raw attention's head slice, held once. */

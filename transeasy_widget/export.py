@@ -30,7 +30,7 @@ import torch
 
 from .errors import InputError
 from .pack import Pack, attention_info, attention_layer, column_factors, ratio_layer, split, stage_slice, view_layer
-from .payload import answer, json_safe
+from .payload import THUMB, answer, json_safe
 from .widget import STATIC, _bundle
 
 CONTRIBUTION_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout", "rollout", "flow")
@@ -137,6 +137,11 @@ def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterabl
                     factors = {layer: torch.linalg.vector_norm(head_vectors(a, layer), dim=-1) for layer in layers}
                 chunks = {str(layer): pack.add(column_factors(f)) for layer, f in factors.items()}
                 entry = {"heads": a.trace.sizes["H"], "derive": "attention_times_columns", "layers": chunks}
+                if derive_rollouts:  # a page holds every layer: it pools its own overview (pack.py)
+                    side = min(THUMB, a.trace.sizes["n"])
+                    entry["overview"] = {"derive": "pooled", "content": {
+                        "what": "overview", "variant": view, "dtype": "uint8",
+                        "shape": [a.trace.sizes["L"], a.trace.sizes["H"], side, side]}}
             elif derive_rollouts and view == "norm_summed" and "norm" in out["views"]:
                 # the smaller of two codes per layer: the matrix on its own scale, or its ratio to the page's
                 # Σ_h ‖α^h_ij f_h(x_j)‖ (pack.py): diffuse attention makes the first incompressible, not the second
@@ -152,7 +157,8 @@ def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterabl
             else:  # small and compressible at level 9 (zeros, near-zero rows): 10 % smaller than level 6
                 chunks = {str(layer): pack.add(view_layer(variant_layer(a, view, layer)), level=9) for layer in layers}
                 entry = {"heads": 1, "layers": chunks}
-            entry["overview"] = _overview(a, pack, view)
+            if "overview" not in entry:
+                entry["overview"] = _overview(a, pack, view)
         except TransEasyError as err:
             pack.rollback(mark)
             out["unavailable"][view] = str(err)
@@ -277,7 +283,8 @@ def first_chunks(manifest: dict[str, Any], layer: int, variant: str) -> set[int]
         first.add(att["overview"][variant]["chunk"])
     view = manifest.get("contributions", {}).get("views", {}).get(variant)
     if view is not None:  # (norm also reads the layer's raw attention, already in; a rollout reads every layer)
-        first |= {view["overview"]["chunk"], *([view["layers"][str(layer)]] if view["layers"] else [])}
+        first |= {*([view["overview"]["chunk"]] if "chunk" in view["overview"] else []),
+                  *([view["layers"][str(layer)]] if view["layers"] else [])}
     return first
 
 

@@ -22,10 +22,11 @@ Error of what the browser shows, per value (before float16 on the way to the can
 Contribution views (``contributions.py``; every value ≥ 0):
 
 - ``norm`` is derived like the attention variants: ‖α^h_ij f_h(x_j)‖ = α^h_ij ‖f_h(x_j)‖, so a layer's chunk is
-  only the column factors ``f`` float32 [H, n] (‖f_h(x_j)‖), and the browser multiplies the layer's raw attention
-  by them: error ≤ f_hj · s_hi / 510 (the attention's, scaled).
+  only the column factors ``f`` float16 [H, n] (‖f_h(x_j)‖), and the browser multiplies the layer's raw attention
+  by them: error ≤ f_hj · s_hi / 510 (the attention's, scaled), plus f16's 2⁻¹¹ relative. Its overview is derived
+  too (max-pooled as ``payload.u8_thumbnails``, from every layer).
 - ``norm_summed`` in a page, where that is smaller (``ratio_to_norm_sum`` names the layers): ``q`` uint8 [1, n, n]
-  = ``round(255 · x / u)`` with u_ij = Σ_h ‖α^h_ij f_h(x_j)‖ ≥ x_ij (the triangle inequality), which the page
+  (column by column too) = ``round(255 · x / u)`` with u_ij = Σ_h ‖α^h_ij f_h(x_j)‖ ≥ x_ij (the triangle inequality), which the page
   computes from its ``norm``; error ≤ û_ij / 510 + Σ_h f_hj s_hi / 510. Diffuse attention (a random model) makes
   the matrix itself incompressible but not this ratio; a trained model's is the other way round.
 - ``rollout`` and ``alti_rollout`` are derived in an exported page, which holds every layer: R^l = M^l R^(l-1) with
@@ -34,7 +35,8 @@ Contribution views (``contributions.py``; every value ≥ 0):
   grow an error, so R^l is within the sum over layers 0..l of the row sums of those errors (in practice the roundings
   cancel: tests/browser reads the page's map against Python's within a colour step).
 - a per-layer view held as is (norm_summed, alti, flow; the rollouts in a first paint): ``s`` float32 [1] (the matrix's max), then
-  ``q`` uint8 [1, n, n] = ``round(255 · x / s)``: error ≤ s / 510 per value, half a step of the colour ramp, whose
+  ``q`` uint8 [1, n, n] = ``round(255 · x / s)``, stored column by column (q[j, i]: a column, one input token,
+  varies less than a row; 10 % smaller): error ≤ s / 510 per value, half a step of the colour ramp, whose
   top is that max (the norms) or 1 (the rest, with s ≤ 1). One scale per matrix, not per row: the near-zero rows of
   rollout and ALTI then compress to almost nothing (a third of the size of per-row scales at 512 tokens).
 
@@ -133,13 +135,13 @@ def view_layer(values: torch.Tensor) -> bytes:
     x = values.detach().to("cpu", torch.float32)
     s = x.flatten(1).amax(dim=1)
     q = torch.round(x / s.clamp_min(1e-30)[:, None, None] * 255).clamp(0, 255).to(torch.uint8)
-    return np.ascontiguousarray(s.numpy(), dtype="<f4").tobytes() + q.numpy().tobytes()
+    return np.ascontiguousarray(s.numpy(), dtype="<f4").tobytes() + q.transpose(-1, -2).contiguous().numpy().tobytes()
 
 
 def read_view_layer(data: bytes, heads: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(x̂ as H'×n×n float32, s as H') from a per-layer view's chunk."""
     s = np.frombuffer(data, "<f4", heads)
-    q = np.frombuffer(data, np.uint8, heads * n * n, offset=4 * heads).reshape(heads, n, n)
+    q = np.frombuffer(data, np.uint8, heads * n * n, offset=4 * heads).reshape(heads, n, n).transpose(0, 2, 1)
     return q.astype(np.float32) * (s[:, None, None] / 255), s
 
 
@@ -147,12 +149,12 @@ def ratio_layer(values: torch.Tensor, upper: torch.Tensor) -> bytes:
     """``norm_summed`` as its ratio to an upper bound (1×n×n each): q = round(255 · x / u), 0 where u is 0."""
     x, u = values.detach().to("cpu", torch.float32), upper.detach().to("cpu", torch.float32)
     ratio = torch.where(u > 0, x / u.clamp_min(1e-30), torch.zeros_like(x)).clamp(0, 1)
-    return torch.round(ratio * 255).to(torch.uint8).numpy().tobytes()
+    return torch.round(ratio * 255).to(torch.uint8).transpose(-1, -2).contiguous().numpy().tobytes()
 
 
 def column_factors(factors: torch.Tensor) -> bytes:
-    """``norm``'s chunk: ‖f_h(x_j)‖ as float32 [H, n]."""
-    return np.ascontiguousarray(factors.detach().to("cpu", torch.float32).numpy(), dtype="<f4").tobytes()
+    """``norm``'s chunk: ‖f_h(x_j)‖ as float16 [H, n] (half the bytes of float32; 2⁻¹¹ relative)."""
+    return np.ascontiguousarray(factors.detach().to("cpu", torch.float32).numpy(), dtype="<f2").tobytes()
 
 
 def read_attention_layer(data: bytes, heads: int, n: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
