@@ -74,9 +74,8 @@ export function mountControls(ctx: ViewContext): View {
   const rebuild = () => {
     const meta = store.meta;
     fillNumbered(layer, meta.n_layers, (i) => `L${i}`);
+    perLayer.remove();
     fillNumbered(head, meta.n_heads, (i) => `H${i}`);
-    // a per-layer view shows this option in the disabled head selector (its value is never sent)
-    head.appendChild(perLayer);
     clear(variant);
     // grouped, so that eleven entries stay short: "attention" (the weights) and "contributions" (norm, ALTI, ...)
     const groups = variantGroups(meta);
@@ -105,7 +104,10 @@ export function mountControls(ctx: ViewContext): View {
     // a per-layer view (ALTI, rollout, ...) has no heads: the selector says so and keeps the head for later
     const perHead = store.perHead;
     head.disabled = !perHead;
-    perLayer.hidden = perHead;
+    // a per-layer view shows "per layer" in the disabled selector (that option is there only then: the head
+    // options stay one per head)
+    if (perHead) perLayer.remove();
+    else if (perLayer.parentElement !== head) head.appendChild(perLayer);
     head.value = perHead ? String(s.head) : perLayer.value;
     head.title = perHead ? "" : "this view has one matrix per layer: no head to choose";
     headControl.classList.toggle("tw-per-layer", !perHead);

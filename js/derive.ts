@@ -117,13 +117,13 @@ export interface ViewLayer {
 }
 
 /** A per-layer view's chunk (s: float32 [H'] each matrix's max | q: uint8 [H', n, n] column by column, q[j, i])
- * decoded: x̂_ij = q[j, i] · s / 255. */
-export function readViewLayer(bytes: ArrayBuffer, heads: number, n: number): ViewLayer {
+ * decoded: x̂_ij = q[j, i] · s / levels. */
+export function readViewLayer(bytes: ArrayBuffer, heads: number, n: number, levels = 255): ViewLayer {
   const s = new Float32Array(bytes, 0, heads);
   const q = new Uint8Array(bytes, 4 * heads, heads * n * n);
   const values = new Float32Array(heads * n * n);
   for (let h = 0; h < heads; h++) {
-    const step = s[h]! / 255;
+    const step = s[h]! / levels;
     const base = h * n * n;
     for (let j = 0; j < n; j++) for (let i = 0; i < n; i++) values[base + i * n + j] = q[base + j * n + i]! * step;
   }
@@ -182,14 +182,14 @@ export function matmul(m: Float32Array, r: Float32Array, n: number): Float32Arra
 
 /** x̂_ij = q[j, i] / 255 · Σ_h norm[h, i, j]: norm_summed from its ratio to the sum over heads of the norm view
  * (q column by column, as every per-layer view's). */
-export function ratioTimesHeadSum(q: Uint8Array, norm: ViewLayer): ViewLayer {
+export function ratioTimesHeadSum(q: Uint8Array, norm: ViewLayer, levels = 255): ViewLayer {
   const { heads, n, values } = norm;
   const out = new Float32Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       let sum = 0;
       for (let h = 0; h < heads; h++) sum += values[(h * n + i) * n + j]!;
-      out[i * n + j] = (q[j * n + i]! / 255) * sum;
+      out[i * n + j] = (q[j * n + i]! / levels) * sum;
     }
   }
   return { heads: 1, n, values: out };

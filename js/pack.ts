@@ -62,6 +62,8 @@ export interface Manifest {
       of?: string;
       /** Layers held as the ratio to Σ_h of the page's norm (q = 255 · x / Σ_h ‖α^h f_h‖): norm_summed. */
       ratio_to_norm_sum?: Record<string, boolean>;
+      /** Quantisation levels of the held matrices (255, or 127: pack.py). */
+      levels?: number;
     }>;
     unavailable?: Record<string, string>;
   };
@@ -139,9 +141,9 @@ export class PackData {
           attentionTimesColumns(raw, decodeFloat16(bytes)));
       } else if (view.ratio_to_norm_sum?.[String(layer)]) {
         hit = Promise.all([this.viewLayer("norm", layer), this.chunk(index)]).then(([norm, bytes]) =>
-          ratioTimesHeadSum(new Uint8Array(bytes, 0, n * n), norm));
+          ratioTimesHeadSum(new Uint8Array(bytes, 0, n * n), norm, view.levels ?? 255));
       } else {
-        hit = this.chunk(index).then((bytes) => readViewLayer(bytes, view.heads, n));
+        hit = this.chunk(index).then((bytes) => readViewLayer(bytes, view.heads, n, view.levels ?? 255));
       }
       this.views.set(key, hit);
       this.chunks.delete(index);

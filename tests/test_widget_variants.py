@@ -120,10 +120,11 @@ def test_the_exported_page_packs_every_layer_of_every_view(a):
     for name, entry in views.items():
         h = heads if VIEWS[name].per_head else 1
         assert entry["heads"] == h
-        if name in ("rollout", "alti_rollout"):  # multiplied out in the page (tests/browser reads its map)
-            assert entry["derive"] == "rollout" and entry["layers"] == {}
-            assert entry["of"] == ("attention" if name == "rollout" else "alti")
+        if name == "alti_rollout":  # multiplied out in the page from its ALTI (tests/browser reads its map)
+            assert entry["derive"] == "rollout" and entry["layers"] == {} and entry["of"] == "alti"
             continue
+        levels = entry.get("levels", 255)
+        assert levels == (127 if name in ("norm_summed", "rollout") else 255)
         for layer in range(2):
             data = chunk(texts, manifest["chunks"], entry["layers"][str(layer)])
             want = view_of(a, name)[layer].double().numpy()
@@ -146,11 +147,11 @@ def test_the_exported_page_packs_every_layer_of_every_view(a):
                 assert np.all(np.abs(attention * factors[:, None, :] - want) <= bound)
             elif str(layer) in entry.get("ratio_to_norm_sum", {}):  # norm_summed / Σ_h ‖α f‖ (the test below)
                 upper = view_of(a, "norm")[layer].double().sum(0).numpy()
-                ratio = np.frombuffer(data, np.uint8).reshape(n, n).T / 255  # stored column by column
-                assert np.abs(ratio * upper - want).max() <= (upper / 510).max() + 1e-6
+                ratio = np.frombuffer(data, np.uint8).reshape(n, n).T / levels  # stored column by column
+                assert np.abs(ratio * upper - want).max() <= (upper / (2 * levels)).max() + 1e-6
             else:
-                values, s = read_view_layer(data, 1, n)
-                assert np.abs(values - want).max() <= s[0] / 510 + 1e-7
+                values, s = read_view_layer(data, 1, n, levels)
+                assert np.abs(values - want).max() <= s[0] / (2 * levels) + 1e-7
     # the first paint of the selected view (layer 1 of norm) is in the page's first part
     first = {i for i, span in enumerate(manifest["chunks"]) if span[2] == 0}
     assert views["norm"]["layers"]["1"] in first
@@ -198,4 +199,4 @@ def test_norm_summed_goes_in_the_page_as_its_ratio_to_the_norms_sum_where_that_i
         upper = view_of(a, "norm")[int(layer)].double().sum(0).numpy()
         want = view_of(a, "norm_summed")[int(layer), 0].double().numpy()
         assert (want <= upper * (1 + 1e-5) + 1e-7).all()  # the triangle inequality: a ratio in [0, 1]
-        assert np.abs(q / 255 * upper - want).max() <= (upper / 510).max() + 1e-6
+        assert np.abs(q / 127 * upper - want).max() <= (upper / 254).max() + 1e-6

@@ -25,20 +25,20 @@ Contribution views (``contributions.py``; every value ≥ 0):
   only the column factors ``f`` float16 [H, n] (‖f_h(x_j)‖), and the browser multiplies the layer's raw attention
   by them: error ≤ f_hj · s_hi / 510 (the attention's, scaled), plus f16's 2⁻¹¹ relative. Its overview is derived
   too (max-pooled as ``payload.u8_thumbnails``, from every layer).
-- ``norm_summed`` in a page, where that is smaller (``ratio_to_norm_sum`` names the layers): ``q`` uint8 [1, n, n]
-  (column by column too) = ``round(255 · x / u)`` with u_ij = Σ_h ‖α^h_ij f_h(x_j)‖ ≥ x_ij (the triangle inequality), which the page
-  computes from its ``norm``; error ≤ û_ij / 510 + Σ_h f_hj s_hi / 510. Diffuse attention (a random model) makes
-  the matrix itself incompressible but not this ratio; a trained model's is the other way round.
-- ``rollout`` and ``alti_rollout`` are derived in an exported page, which holds every layer: R^l = M^l R^(l-1) with
-  M^l the residual attention rownorm(0.5 · mean_h A + 0.5 · I) of the page's raw attention, or the page's ALTI
-  matrices (``js/derive.ts``). Each M^l is within its source's error; a product of row-stochastic matrices does not
-  grow an error, so R^l is within the sum over layers 0..l of the row sums of those errors (in practice the roundings
-  cancel: tests/browser reads the page's map against Python's within a colour step).
-- a per-layer view held as is (norm_summed, alti, flow; the rollouts in a first paint): ``s`` float32 [1] (the matrix's max), then
-  ``q`` uint8 [1, n, n] = ``round(255 · x / s)``, stored column by column (q[j, i]: a column, one input token,
-  varies less than a row; 10 % smaller): error ≤ s / 510 per value, half a step of the colour ramp, whose
-  top is that max (the norms) or 1 (the rest, with s ≤ 1). One scale per matrix, not per row: the near-zero rows of
-  rollout and ALTI then compress to almost nothing (a third of the size of per-row scales at 512 tokens).
+- a per-layer view held as matrices (norm_summed, alti, rollout, flow; every per-layer view in a first paint):
+  ``s`` float32 [1] (the matrix's max), then ``q`` uint8 [1, n, n] = ``round(K · x / s)``, K = the entry's
+  ``levels`` (255; 127 for norm_summed and rollout in a page, the two largest), stored column by column (q[j, i]:
+  a column, one input token, varies less than a row: 10 % smaller). Error ≤ s / (2K) per value: s/510, or s/254,
+  under half a pixel of the 96-pixel colour bar whose top is that max (the norms) or 1 (the rest, s ≤ 1). One
+  scale per matrix, not per row: the near-zero rows of rollout and ALTI compress to almost nothing.
+- ``norm_summed`` in a page, where that is smaller (``ratio_to_norm_sum`` names the layers): ``q`` as above but
+  ``round(K · x / u)`` with u_ij = Σ_h ‖α^h_ij f_h(x_j)‖ ≥ x_ij (the triangle inequality), which the page computes
+  from its ``norm``: error ≤ û_ij / (2K) + Σ_h f_hj s_hi / 510. Diffuse attention (a random model) makes the matrix
+  itself incompressible but not this ratio; a trained model's is the other way round.
+- ``alti_rollout`` is derived in a page, which holds every layer: R^l = C^l R^(l-1) with C^l the page's ALTI
+  matrices (``js/derive.ts``): within 0.005 of Python's at 512 tokens on MiniLM (tests/browser reads the map
+  against Python's). Attention rollout is held as matrices instead: multiplied out from the page's 8-bit attention
+  it drifts by up to 0.08 (the many weights under half a step round to 0, in every layer).
 
 Stage tensors (the 2-D slice the stage viewer shows): ``scale`` float32 [rows] (each row's max |x|), the row
 norms float32, then ``q`` int8 [rows, cols] = ``round(127 · x / scale)``: error ≤ scale / 254 per value, on top of
@@ -130,26 +130,26 @@ def attention_layer(att: torch.Tensor, kept: list[int]) -> bytes:
             + q.numpy().tobytes())
 
 
-def view_layer(values: torch.Tensor) -> bytes:
+def view_layer(values: torch.Tensor, levels: int = 255) -> bytes:
     """One layer of a per-layer contribution view (1×n×n, ≥ 0) as s | q (see the module's docstring)."""
     x = values.detach().to("cpu", torch.float32)
     s = x.flatten(1).amax(dim=1)
-    q = torch.round(x / s.clamp_min(1e-30)[:, None, None] * 255).clamp(0, 255).to(torch.uint8)
+    q = torch.round(x / s.clamp_min(1e-30)[:, None, None] * levels).clamp(0, levels).to(torch.uint8)
     return np.ascontiguousarray(s.numpy(), dtype="<f4").tobytes() + q.transpose(-1, -2).contiguous().numpy().tobytes()
 
 
-def read_view_layer(data: bytes, heads: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def read_view_layer(data: bytes, heads: int, n: int, levels: int = 255) -> tuple[np.ndarray, np.ndarray]:
     """(x̂ as H'×n×n float32, s as H') from a per-layer view's chunk."""
     s = np.frombuffer(data, "<f4", heads)
     q = np.frombuffer(data, np.uint8, heads * n * n, offset=4 * heads).reshape(heads, n, n).transpose(0, 2, 1)
-    return q.astype(np.float32) * (s[:, None, None] / 255), s
+    return q.astype(np.float32) * (s[:, None, None] / levels), s
 
 
-def ratio_layer(values: torch.Tensor, upper: torch.Tensor) -> bytes:
-    """``norm_summed`` as its ratio to an upper bound (1×n×n each): q = round(255 · x / u), 0 where u is 0."""
+def ratio_layer(values: torch.Tensor, upper: torch.Tensor, levels: int = 255) -> bytes:
+    """``norm_summed`` as its ratio to an upper bound (1×n×n each): q = round(levels · x / u), 0 where u is 0."""
     x, u = values.detach().to("cpu", torch.float32), upper.detach().to("cpu", torch.float32)
     ratio = torch.where(u > 0, x / u.clamp_min(1e-30), torch.zeros_like(x)).clamp(0, 1)
-    return torch.round(ratio * 255).to(torch.uint8).transpose(-1, -2).contiguous().numpy().tobytes()
+    return torch.round(ratio * levels).to(torch.uint8).transpose(-1, -2).contiguous().numpy().tobytes()
 
 
 def column_factors(factors: torch.Tensor) -> bytes:

@@ -79,6 +79,7 @@ describe("contribution variants", () => {
     await settle(40);
     expect(head.disabled).toBe(false);
     expect(head.selectedOptions[0]!.textContent).toBe("H2");
+    expect(head.options).toHaveLength(3); // one per head: "per layer" is there only for a per-layer view
     expect(m.sets.filter(([k]) => k === "head")).toEqual([]);
   });
 

@@ -34,7 +34,7 @@ describe("render", () => {
     expect(el.querySelector(".tw-arcs canvas")).not.toBeNull();
     expect(el.querySelectorAll(".tw-variant select option")).toHaveLength(5);
     expect(el.querySelectorAll(".tw-layer select option")).toHaveLength(6);
-    expect(el.querySelectorAll(".tw-head select option:not(.tw-head-per-layer)")).toHaveLength(12);
+    expect(el.querySelectorAll(".tw-head select option")).toHaveLength(12);
     expect(el.querySelector(".tw-status")!.textContent).toContain("tiny-bert");
     expect(el.querySelector(".tw-status")!.textContent).toContain("5 tokens");
     await settle();
