@@ -394,7 +394,7 @@ def decoder_reference(model: Any, a: tw.Analysis) -> list[dict[str, torch.Tensor
             for j in range(n):
                 contrib[i, j] = max(0.0, float(y[i].abs().sum() - (y[i] - transformed[i, j]).abs().sum()))
             contrib[i] /= contrib[i].sum()
-        out.append({"f": f, "norm": norms, "transformed": transformed, "bias": b_out, "y": y, "alti": contrib,
+        out.append({"f": f, "norm": norms, "transformed": transformed, "bias": b_out.detach(), "y": y, "alti": contrib,
                     "attention": alpha})
     return out
 
