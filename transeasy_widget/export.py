@@ -120,12 +120,13 @@ def attention_pack(a: Any, pack: Pack, layers: Iterable[int], variants: Iterable
 
 
 def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterable[str],
-                       derive_rollouts: bool = True) -> dict[str, Any]:
+                       page: bool = True) -> dict[str, Any]:
     """The contribution views of a manifest (pack.py, "Contribution views"): per view, its heads, the chunk of each
     layer asked for and its overview. A view the analysis refuses (attention flow on a long input) is left out,
-    its message kept under ``unavailable`` for the page to show in its place. ``derive_rollouts``: the rollouts
-    are left for the browser to multiply out from every layer's raw attention (``rollout``) or ALTI (``alti_rollout``,
-    which then must be among ``views``): for a page, which holds every layer; a first paint holds the matrices."""
+    its message kept under ``unavailable`` for the page to show in its place. ``page``: the manifest holds every
+    layer (an exported page), so the browser may derive from them what ``ROLLOUTS`` names (ALTI rollout, from the
+    page's ALTI, which must then be among ``views``) and norm's overview, and the largest views go 7-bit
+    (``LEVELS``); a first paint (one layer) holds those as 8-bit matrices."""
     from .contributions import head_vectors
     from .errors import TransEasyError
     from .variants import layer as variant_layer
@@ -135,19 +136,19 @@ def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterabl
     for view in views:
         mark = pack.mark()
         try:
-            if derive_rollouts and view in ROLLOUTS:  # R^l = M^l R^(l-1): the page multiplies them out itself
+            if page and view in ROLLOUTS:  # R^l = M^l R^(l-1): the page multiplies them out itself
                 entry = {"heads": 1, "derive": "rollout", "of": ROLLOUTS[view], "layers": {}}
             elif view == "norm":  # α^h_ij ‖f_h(x_j)‖: the page multiplies the raw attention by the column factors
                 with torch.inference_mode():
                     factors = {layer: torch.linalg.vector_norm(head_vectors(a, layer), dim=-1) for layer in layers}
                 chunks = {str(layer): pack.add(column_factors(f)) for layer, f in factors.items()}
                 entry = {"heads": a.trace.sizes["H"], "derive": "attention_times_columns", "layers": chunks}
-                if derive_rollouts:  # a page holds every layer: it pools its own overview (pack.py)
+                if page:  # a page holds every layer: it pools its own overview (pack.py)
                     side = min(THUMB, a.trace.sizes["n"])
                     entry["overview"] = {"derive": "pooled", "content": {
                         "what": "overview", "variant": view, "dtype": "uint8",
                         "shape": [a.trace.sizes["L"], a.trace.sizes["H"], side, side]}}
-            elif derive_rollouts and view == "norm_summed" and "norm" in out["views"]:
+            elif page and view == "norm_summed" and "norm" in out["views"]:
                 # the smaller of two codes per layer: the matrix on its own scale, or its ratio to the page's
                 # Σ_h ‖α^h_ij f_h(x_j)‖ (pack.py): diffuse attention makes the first incompressible, not the second
                 chunks, ratio = {}, {}
@@ -162,7 +163,7 @@ def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterabl
                         ratio[str(layer)] = True
                 entry = {"heads": 1, "layers": chunks, "ratio_to_norm_sum": ratio, "levels": levels}
             else:  # small and compressible at level 9 (zeros, near-zero rows): 10 % smaller than level 6
-                levels = LEVELS.get(view, 255) if derive_rollouts else 255
+                levels = LEVELS.get(view, 255) if page else 255
                 chunks = {str(layer): pack.add(view_layer(variant_layer(a, view, layer), levels), level=9)
                           for layer in layers}
                 entry = {"heads": 1, "layers": chunks, "levels": levels}

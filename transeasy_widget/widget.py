@@ -40,7 +40,7 @@ def first_paint(a: Any, layer: int, variant: str) -> dict[str, Any]:
     contribution = is_contribution(variant)
     manifest["attention"] = attention_pack(a, pack, [layer], [] if contribution else [variant])
     if contribution:
-        manifest["contributions"] = contributions_pack(a, pack, [layer], [variant], derive_rollouts=False)
+        manifest["contributions"] = contributions_pack(a, pack, [layer], [variant], page=False)
         manifest["contributions"]["unavailable"] = {}  # the kernel answers those, with its message
     manifest["attention_stage"] = attention_stage(a)
     manifest["chunks"] = pack.spans
