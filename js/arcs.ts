@@ -7,7 +7,7 @@ import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
 import { type ArcsGeometry, arcsGeometry, arcsRowAt, arcsRowY, segmentBoundary, visibleRows } from "./layout";
 import { arcBuckets, arcThreshold, maxOfHalf } from "./paint";
 import type { Changed } from "./store";
-import { type View, type ViewContext, attentionRange, formatValue, loadLayer } from "./view";
+import { type View, type ViewContext, formatValue, headWords, loadLayer, mapRange } from "./view";
 
 const MAX_VIEWPORT = 300;
 const BUCKETS = 8;
@@ -73,8 +73,9 @@ export function mountArcs(ctx: ViewContext): ArcsView {
   };
 
   const writeTitle = () => {
-    const { layer, head, arcs_all_heads: all, token } = store.selection;
-    const who = all ? "all heads" : `head ${head}`;
+    const { layer, token } = store.selection;
+    const all = store.selection.arcs_all_heads && store.perHead;
+    const who = all ? "all heads" : headWords(store);
     const which = token >= 0 ? ` · from “${store.variant.labels[token] ?? token}”` : "";
     title.textContent = `Arcs · layer ${layer} · ${who}${which}`;
     writeLegend();
@@ -82,7 +83,7 @@ export function mountArcs(ctx: ViewContext): ArcsView {
 
   /** Head colours while all heads are overlaid; each chip shows or hides its head. */
   const writeLegend = () => {
-    const all = store.selection.arcs_all_heads;
+    const all = store.selection.arcs_all_heads && store.perHead; // a per-layer view has no heads to overlay
     const heads = store.meta.n_heads;
     legend.hidden = !all;
     if (!all) return;
@@ -114,7 +115,9 @@ export function mountArcs(ctx: ViewContext): ArcsView {
   };
 
   const paint = () => {
-    const { variant, layer, head, token, arcs_all_heads: all } = store.selection;
+    const { variant, layer, token } = store.selection;
+    const head = store.shownHead;
+    const all = store.selection.arcs_all_heads && store.perHead;
     const data = client.peekLayer(variant, layer);
     const g = context2d(canvas);
     if (!data || !g) return;
@@ -136,9 +139,13 @@ export function mountArcs(ctx: ViewContext): ArcsView {
     const ramp = palette.sequentialRGBA;
     let lines = 0;
     g.lineWidth = m > 128 ? 0.8 : 1.4;
+    const info = store.variant;
+    const layerMax = info.scale === "max" ? maxOfHalf(data.bits, 0, data.heads * m * m, table) : 0;
+    const rangeOf = (hd: number) =>
+      mapRange(info.scale, store.selection.color_scale, maxOfHalf(data.bits, hd * m * m, m * m, table), layerMax);
     for (const hd of heads) {
-      // the heatmap's colour rule: weight w drawn at w / hi (hi = 1, or the head's max with color_scale "head")
-      const [, hi] = attentionRange(store.selection.color_scale, maxOfHalf(data.bits, hd * m * m, m * m, table));
+      // the heatmap's colour rule: value w drawn at w / hi (hi = 1 or the layer's max, or the head's max)
+      const [, hi] = rangeOf(hd);
       const arcs = arcBuckets(data.bits, hd * m * m, m, table, threshold, first, last, only, BUCKETS, hi);
       lines += arcs.count;
       arcs.pairs.forEach((pairs, b) => {
@@ -160,9 +167,9 @@ export function mountArcs(ctx: ViewContext): ArcsView {
     g.globalAlpha = 1;
     drawLabels(g, first, last, only);
     g.setTransform(1, 0, 0, 1, 0, 0);
-    const [lo, hi] = attentionRange(store.selection.color_scale, all ? 1 : maxOfHalf(data.bits, head * m * m, m * m, table));
+    const [lo, hi] = rangeOf(head);
     if (all) bar.hide();
-    else bar.set(palette.sequentialRGBA, lo, hi, "arc colour and opacity: the attention weight");
+    else bar.set(palette.sequentialRGBA, lo, hi, `arc colour and opacity: ${info.quantity}`);
     canvas.dataset.lines = String(lines);
     canvas.dataset.paintMs = (performance.now() - t0).toFixed(1);
   };
@@ -231,7 +238,8 @@ export function mountArcs(ctx: ViewContext): ArcsView {
   /** "the (row 3) attends most to cat: 0.412" — or, on the right, who attends most to a column. */
   const describe = (row: number, left: boolean): string => {
     const { labels } = store.variant;
-    const { variant, layer, head } = store.selection;
+    const { variant, layer } = store.selection;
+    const head = store.shownHead;
     const label = labels[row] ?? String(row);
     const data = client.peekLayer(variant, layer);
     if (!data || row >= data.m) return label;

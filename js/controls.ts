@@ -1,7 +1,7 @@
 // The control bar: layer, head and variant selectors, the arcs all-heads switch, and a status line.
 
 import { Disposer, clear, h } from "./dom";
-import { VARIANT_TITLES, variantKeys } from "./meta";
+import { variantGroups, variantInfo } from "./meta";
 import type { Changed } from "./store";
 import type { View, ViewContext } from "./view";
 
@@ -29,6 +29,8 @@ export function mountControls(ctx: ViewContext): View {
   const el = h("div", "tw-controls");
   const layer = h("select");
   const head = h("select");
+  const perLayer = h("option", "tw-head-per-layer", "per layer");
+  perLayer.value = "per-layer";
   const variant = h("select");
   const allHeads = h("input");
   allHeads.type = "checkbox";
@@ -51,6 +53,7 @@ export function mountControls(ctx: ViewContext): View {
     toggles.appendChild(label);
     toggle.set(panel, box);
   }
+  const headControl = labelled("tw-head", "head", head);
   const status = h("div", "tw-status");
   const modelName = h("span", "tw-status-model");
   const sizes = h("span", "tw-status-sizes");
@@ -60,7 +63,7 @@ export function mountControls(ctx: ViewContext): View {
   allLabel.append(allHeads, h("span", "tw-control-name", "arcs: all heads"));
   el.append(
     labelled("tw-layer", "layer", layer),
-    labelled("tw-head", "head", head),
+    headControl,
     labelled("tw-variant", "variant", variant),
     labelled("tw-scale", "colour", scale),
     allLabel,
@@ -71,13 +74,25 @@ export function mountControls(ctx: ViewContext): View {
   const rebuild = () => {
     const meta = store.meta;
     fillNumbered(layer, meta.n_layers, (i) => `L${i}`);
+    perLayer.remove();
     fillNumbered(head, meta.n_heads, (i) => `H${i}`);
     clear(variant);
-    for (const key of variantKeys(meta)) {
-      const option = h("option", undefined, VARIANT_TITLES[key] ?? key);
-      option.value = key;
-      option.dataset.variant = key;
-      variant.appendChild(option);
+    // grouped, so that eleven entries stay short: "attention" (the weights) and "contributions" (norm, ALTI, ...)
+    const groups = variantGroups(meta);
+    for (const [group, keys] of groups) {
+      const parent = groups.length > 1 ? h("optgroup") : variant;
+      if (parent instanceof HTMLOptGroupElement) {
+        parent.label = group;
+        variant.appendChild(parent);
+      }
+      for (const key of keys) {
+        const info = variantInfo(meta, key);
+        const option = h("option", undefined, info.title);
+        option.value = key;
+        option.dataset.variant = key;
+        option.title = info.quantity;
+        parent.appendChild(option);
+      }
     }
     modelName.textContent = meta.model_name || "(no model yet)";
     sizes.textContent = ` · ${meta.n_tokens} tokens · ${meta.n_layers} layers × ${meta.n_heads} heads`;
@@ -86,7 +101,16 @@ export function mountControls(ctx: ViewContext): View {
   const reflect = () => {
     const s = store.selection;
     layer.value = String(s.layer);
-    head.value = String(s.head);
+    // a per-layer view (ALTI, rollout, ...) has no heads: the selector says so and keeps the head for later
+    const perHead = store.perHead;
+    head.disabled = !perHead;
+    // a per-layer view shows "per layer" in the disabled selector (that option is there only then: the head
+    // options stay one per head)
+    if (perHead) perLayer.remove();
+    else if (perLayer.parentElement !== head) head.appendChild(perLayer);
+    head.value = perHead ? String(s.head) : perLayer.value;
+    head.title = perHead ? "" : "this view has one matrix per layer: no head to choose";
+    headControl.classList.toggle("tw-per-layer", !perHead);
     variant.value = s.variant;
     allHeads.checked = s.arcs_all_heads;
     scale.value = s.color_scale;
@@ -98,7 +122,9 @@ export function mountControls(ctx: ViewContext): View {
   };
 
   bag.listen(layer, "change", () => store.select({ layer: Number(layer.value) }));
-  bag.listen(head, "change", () => store.select({ head: Number(head.value) }));
+  bag.listen(head, "change", () => {
+    if (head.value !== perLayer.value) store.select({ head: Number(head.value) });
+  });
   bag.listen(variant, "change", () => store.select({ variant: variant.value }));
   bag.listen(allHeads, "change", () => store.select({ arcs_all_heads: allHeads.checked }));
   bag.listen(scale, "change", () => store.select({ color_scale: scale.value }));

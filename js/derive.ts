@@ -108,3 +108,110 @@ export function deriveVariant(variant: string, raw: RawLayer, info: AttentionInf
   if (variant === "reduced") return [reduce(lin, heads, k, info.word_of_piece, info.n_words), info.n_words];
   throw new Error(`unknown attention variant ${variant}`);
 }
+
+/** One layer of a contribution view: `heads` (H, or 1 for a per-layer view) row-major n×n blocks. */
+export interface ViewLayer {
+  heads: number;
+  n: number;
+  values: Float32Array;
+}
+
+/** A per-layer view's chunk (s: float32 [H'] each matrix's max | q: uint8 [H', n, n] column by column, q[j, i])
+ * decoded: x̂_ij = q[j, i] · s / levels. */
+export function readViewLayer(bytes: ArrayBuffer, heads: number, n: number, levels = 255): ViewLayer {
+  const s = new Float32Array(bytes, 0, heads);
+  const q = new Uint8Array(bytes, 4 * heads, heads * n * n);
+  const values = new Float32Array(heads * n * n);
+  for (let h = 0; h < heads; h++) {
+    const step = s[h]! / levels;
+    const base = h * n * n;
+    for (let j = 0; j < n; j++) for (let i = 0; i < n; i++) values[base + i * n + j] = q[base + j * n + i]! * step;
+  }
+  return { heads, n, values };
+}
+
+/** norm, ‖α^h_ij f_h(x_j)‖ = α^h_ij ‖f_h(x_j)‖: the raw attention with column j of head h times factors[h, j]. */
+export function attentionTimesColumns(raw: RawLayer, factors: Float32Array): ViewLayer {
+  const { heads, n } = raw;
+  const values = new Float32Array(heads * n * n);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < n; i++) {
+      const base = (h * n + i) * n;
+      for (let j = 0; j < n; j++) values[base + j] = raw.values[base + j]! * factors[h * n + j]!;
+    }
+  }
+  return { heads, n, values };
+}
+
+/** Â = rownorm(0.5 · mean over heads of A + 0.5 · I) of one layer's raw attention: n×n (propagation.py). */
+export function residualAttention(raw: RawLayer): Float32Array {
+  const { heads, n, values } = raw;
+  const out = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const row = new Float64Array(n);
+    for (let h = 0; h < heads; h++) {
+      const base = (h * n + i) * n;
+      for (let j = 0; j < n; j++) row[j]! += values[base + j]!;
+    }
+    let total = 0;
+    for (let j = 0; j < n; j++) {
+      row[j] = (0.5 * row[j]!) / heads + (i === j ? 0.5 : 0);
+      total += row[j]!;
+    }
+    for (let j = 0; j < n; j++) out[i * n + j] = row[j]! / total;
+  }
+  return out;
+}
+
+/** M · R of two n×n row-major matrices (a rollout step, R^l = M^l R^(l-1)), accumulated in float64 per row. */
+export function matmul(m: Float32Array, r: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n * n);
+  const row = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    row.fill(0);
+    for (let k = 0; k < n; k++) {
+      const w = m[i * n + k]!;
+      if (w === 0) continue;
+      const base = k * n;
+      for (let j = 0; j < n; j++) row[j]! += w * r[base + j]!;
+    }
+    out.set(row, i * n);
+  }
+  return out;
+}
+
+/** x̂_ij = q[j, i] / 255 · Σ_h norm[h, i, j]: norm_summed from its ratio to the sum over heads of the norm view
+ * (q column by column, as every per-layer view's). */
+export function ratioTimesHeadSum(q: Uint8Array, norm: ViewLayer, levels = 255): ViewLayer {
+  const { heads, n, values } = norm;
+  const out = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let h = 0; h < heads; h++) sum += values[(h * n + i) * n + j]!;
+      out[i * n + j] = (q[j * n + i]! / levels) * sum;
+    }
+  }
+  return { heads: 1, n, values: out };
+}
+
+/** Each n×n matrix of `values` max-pooled to t×t (torch's adaptive_max_pool2d bins: floor(i·n/t) … ceil((i+1)·n/t)),
+ * as `payload.u8_thumbnails` draws the overview. */
+export function maxPool(values: Float32Array, matrices: number, n: number, t: number): Float32Array {
+  const out = new Float32Array(matrices * t * t);
+  const lo = (i: number) => Math.floor((i * n) / t);
+  const hi = (i: number) => Math.ceil(((i + 1) * n) / t);
+  for (let m = 0; m < matrices; m++) {
+    for (let a = 0; a < t; a++) {
+      for (let b = 0; b < t; b++) {
+        let best = -Infinity;
+        for (let i = lo(a); i < hi(a); i++) {
+          const row = (m * n + i) * n;
+          for (let j = lo(b); j < hi(b); j++) best = Math.max(best, values[row + j]!);
+        }
+        out[(m * t + a) * t + b] = best;
+      }
+    }
+  }
+  return out;
+}

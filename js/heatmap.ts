@@ -8,7 +8,7 @@ import { HEATMAP_COL_LABELS, HEATMAP_ROW_LABELS, cellAt, heatmapSide, segmentBou
 import { fillFromHalf, maxAbsOfHalf, maxOfHalf } from "./paint";
 import { saveHeatmap } from "./save";
 import type { Changed } from "./store";
-import { type View, type ViewContext, attentionRange, formatValue, loadLayer } from "./view";
+import { type View, type ViewContext, formatValue, headWords, loadLayer, mapRange } from "./view";
 
 const LABEL_MIN_PX = 14;
 
@@ -129,13 +129,15 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
   };
 
   const writeTitle = () => {
-    const { layer, head, variant } = store.selection;
-    title.textContent = `${ctx.caption ? ctx.caption(variant) : "Attention"} · layer ${layer} · head ${head} · ${variant}`;
+    const { layer, variant } = store.selection;
+    const kind = store.variant.group === "contributions" ? "Contributions" : "Attention";
+    title.textContent = `${ctx.caption ? ctx.caption(variant) : kind} · layer ${layer} · ${headWords(store)} · ${variant}`;
   };
 
   /** Colours the selected head into the canvas; the one place that touches pixels. */
   const paint = () => {
-    const { variant, layer, head } = store.selection;
+    const { variant, layer } = store.selection;
+    const head = store.shownHead;
     const data = client.peekLayer(variant, layer);
     if (!data || head >= data.heads) return;
     const t0 = performance.now();
@@ -153,17 +155,19 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
     }
     const table = halfTableF32();
     const offset = head * m * m;
-    // a difference (signed) is diverging around 0 up to ±its largest |value|; attention is on its usual scale
+    const info = store.variant;
+    // a difference (signed) is diverging around 0 up to ±its largest |value|; a view on its own scale otherwise
     const signedMax = data.signed ? maxAbsOfHalf(data.bits, offset, m * m, table) : 0;
+    const layerMax = !data.signed && info.scale === "max" ? maxOfHalf(data.bits, 0, data.heads * m * m, table) : 0;
     range = data.signed ? [-(signedMax || 1), signedMax || 1]
-      : attentionRange(store.selection.color_scale, maxOfHalf(data.bits, offset, m * m, table));
+      : mapRange(info.scale, store.selection.color_scale, maxOfHalf(data.bits, offset, m * m, table), layerMax);
     const lut = data.signed ? theme.palette.diverging : theme.palette.sequential;
     fillFromHalf(image32!, data.bits, offset, m * m, table, lut, range[0], range[1]);
     g.putImageData(image, 0, 0);
     const t1 = performance.now();
     shown = data;
     if (data.signed) bar.set(theme.palette.divergingRGBA, range[0], range[1], "difference b − a, ± its largest |value| in this head");
-    else bar.set(theme.palette.sequentialRGBA, range[0], range[1], store.selection.color_scale === "head" ? "0 … this head's max" : "attention weight, 0 … 1 for every head");
+    else bar.set(theme.palette.sequentialRGBA, range[0], range[1], store.selection.color_scale === "head" ? "0 … this head's max" : info.quantity);
     canvas.dataset.painted = "1"; // the benchmark's first-paint mark (benchmarks/browser.py)
     root.dataset.lastPaintMs = (t1 - t0).toFixed(2);
     if (switchStart > 0) {
@@ -199,7 +203,7 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
     hover = cell;
     const { labels } = store.variant;
     const data = shown && shown === client.peekLayer(store.selection.variant, store.selection.layer) ? shown : null;
-    const value = data ? halfTableF32()[data.bits[store.selection.head * m * m + cell.row * m + cell.col]!]! : Number.NaN;
+    const value = data ? halfTableF32()[data.bits[store.shownHead * m * m + cell.row * m + cell.col]!]! : Number.NaN;
     tooltip.show(
       `${labels[cell.row] ?? cell.row} → ${labels[cell.col] ?? cell.col}: ${data ? formatValue(value) : "…"}`,
       event.clientX,
@@ -245,7 +249,8 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
   });
   const saveAs = (kind: "png" | "svg") => {
     const data = shown;
-    const { variant, layer, head } = store.selection;
+    const { variant, layer } = store.selection;
+    const head = store.shownHead;
     if (!data || head >= data.heads) return;
     const { labels } = store.variant;
     const m = data.m;
@@ -253,8 +258,8 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
     const values = new Float32Array(m * m);
     for (let i = 0; i < m * m; i++) values[i] = table[data.bits[head * m * m + i]!]!;
     saveHeatmap(kind, {
-      name: `${data.signed ? "difference" : "attention"}-L${layer}-H${head}-${variant}`,
-      title: `${store.meta.model_name} · ${ctx.caption ? `${ctx.caption(variant)} · ` : ""}layer ${layer} · head ${head} · ${variant}`,
+      name: `${data.signed ? "difference" : store.variant.group}-L${layer}-${store.perHead ? `H${head}` : "layer"}-${variant}`,
+      title: `${store.meta.model_name} · ${ctx.caption ? `${ctx.caption(variant)} · ` : ""}layer ${layer} · ${headWords(store)} · ${variant}`,
       signed: data.signed === true,
       labels,
       values,

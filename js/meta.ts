@@ -63,6 +63,11 @@ export function readMeta(raw: unknown): Meta {
       labels,
       segments: segs.length === labels.length ? segs : labels.map(() => 0),
       special: flags(v.special, labels.length),
+      group: str(v.group, "attention"),
+      per_head: v.per_head !== false,
+      scale: v.scale === "max" ? "max" : "unit",
+      title: str(v.title, VARIANT_TITLES[key] ?? key),
+      quantity: str(v.quantity, ATTENTION_QUANTITY),
     };
   }
   return {
@@ -89,17 +94,39 @@ export function variantKeys(meta: Meta): string[] {
   return [...known, ...keys.filter((k) => !known.includes(k))];
 }
 
+const ATTENTION_QUANTITY = "attention weight, 0 … 1 for every head";
+
 /** Row/column labels and segments of a variant (raw falls back to the tokens). */
 export function variantInfo(meta: Meta, variant: string): VariantInfo {
   const info = meta.variants[variant];
   if (info) return info;
-  return { labels: meta.tokens, segments: meta.segments, special: meta.special };
+  return {
+    labels: meta.tokens, segments: meta.segments, special: meta.special, group: "attention", per_head: true,
+    scale: "unit", title: VARIANT_TITLES[variant] ?? variant, quantity: ATTENTION_QUANTITY,
+  };
+}
+
+/** The variant switch's option groups, in order: [group, variants of it]. */
+export function variantGroups(meta: Meta): Array<[string, string[]]> {
+  const groups = new Map<string, string[]>();
+  for (const key of variantKeys(meta)) {
+    const group = variantInfo(meta, key).group;
+    if (!groups.has(group)) groups.set(group, []);
+    groups.get(group)!.push(key);
+  }
+  return [...groups];
+}
+
+/** Matrices per layer of a variant: the model's heads, or 1 for a per-layer view. */
+export function variantHeads(meta: Meta, variant: string): number {
+  return variantInfo(meta, variant).per_head ? meta.n_heads : 1;
 }
 
 /** The raw piece position of row `row` of a variant, where a row is one piece (raw, nosep*); -1 for words. */
 export function piecePosition(meta: Meta, variant: string, row: number): number {
   if (row < 0) return -1;
-  if (variant === "raw") return row < meta.tokens.length ? row : -1;
+  // raw and the contribution views keep every piece, special tokens included
+  if (variant === "raw" || variantInfo(meta, variant).group === "contributions") return row < meta.tokens.length ? row : -1;
   if (variant === "reduced") return -1;
   // the nosep variants keep the pieces that are not special tokens, in order (attention.py `kept`)
   let seen = -1;

@@ -6,6 +6,7 @@ import type { OverviewData } from "./client";
 import { cssColor, packRGBA } from "./colors";
 import { Disposer, Frames, clear, context2d, h, localPoint } from "./dom";
 import { OVERVIEW_ROW_LABELS, type OverviewGeometry, overviewGeometry, overviewHit, thinnedIndices, thumbOrigin } from "./layout";
+import { variantHeads } from "./meta";
 import { fillOverview } from "./paint";
 import type { Changed } from "./store";
 import { type View, type ViewContext, formatValue } from "./view";
@@ -62,7 +63,9 @@ export function mountOverview(ctx: ViewContext): OverviewView {
   };
 
   const layout = () => {
-    const { n_layers: layers, n_heads: heads } = store.meta;
+    const layers = store.meta.n_layers;
+    // one thumbnail per head, or one per layer for a per-layer view
+    const heads = variantHeads(store.meta, store.selection.variant);
     geom = overviewGeometry(layers, heads, thumbPx, GAP);
     canvas.width = geom.width;
     canvas.height = geom.height;
@@ -75,7 +78,7 @@ export function mountOverview(ctx: ViewContext): OverviewView {
     clear(rowLabels);
     const pitch = thumbPx + GAP;
     for (const hd of thinnedIndices(heads, pitch, 22)) {
-      const s = h("span", "tw-ov-label", `H${hd}`);
+      const s = h("span", "tw-ov-label", store.perHead ? `H${hd}` : "per layer");
       s.style.left = `${hd * pitch + thumbPx / 2}px`;
       colLabels.appendChild(s);
     }
@@ -91,7 +94,8 @@ export function mountOverview(ctx: ViewContext): OverviewView {
   };
 
   const markSelection = () => {
-    const { layer, head } = store.selection;
+    const layer = store.selection.layer;
+    const head = store.shownHead;
     place(mark, layer, head, 3);
     mark.dataset.layer = String(layer);
     mark.dataset.head = String(head);
@@ -102,7 +106,7 @@ export function mountOverview(ctx: ViewContext): OverviewView {
     const { color_scale: scale } = store.selection;
     const perHead = scale === "head";
     const palette = theme.palette;
-    bar.set(palette.sequentialRGBA, 0, perHead ? 1 : (data?.vmax ?? 1), perHead ? "0 … each head's own max" : "attention weight");
+    bar.set(palette.sequentialRGBA, 0, perHead ? 1 : (data?.vmax ?? 1), perHead ? "0 … each head's own max" : store.variant.quantity);
     if (perHead) bar.el.querySelector(".tw-cbar-hi")!.textContent = "head max";
     if (!g || !geom || !data) return;
     if (arcsMode) return paintArcs(g, geom, data, perHead);
@@ -161,7 +165,8 @@ export function mountOverview(ctx: ViewContext): OverviewView {
   const load = () => {
     const meta = store.meta;
     const variant = store.selection.variant;
-    title.textContent = `Heads · ${variant}`;
+    title.textContent = `${store.perHead ? "Heads" : "Layers"} · ${variant}`;
+    if (data && data.variant !== variant) data = null; // another variant's thumbnails: not in this geometry
     if (meta.n_layers === 0 || !store.selection.panels.includes("overview")) return; // closed: nothing asked for
     layout();
     const hit = client.peekOverview(variant);
@@ -204,14 +209,16 @@ export function mountOverview(ctx: ViewContext): OverviewView {
   });
   bag.listen(canvas, "click", (event: MouseEvent) => {
     const hit = hitAt(event);
-    if (hit) store.select({ layer: hit.layer, head: hit.head });
+    // a per-layer view's single column selects the layer and keeps the head for the per-head views
+    if (hit) store.select(store.perHead ? { layer: hit.layer, head: hit.head } : { layer: hit.layer });
   });
   bag.listen(canvas, "mousemove", (event: MouseEvent) => {
     const hit = hitAt(event);
     if (!hit) return;
     const mx = data?.headMax[hit.layer * (data?.heads ?? 0) + hit.head];
     const max = mx === undefined ? "" : ` · max ${formatValue(mx)}`;
-    tooltip.show(`layer ${hit.layer} · head ${hit.head}${max}`, event.clientX, event.clientY);
+    const who = store.perHead ? `head ${hit.head}` : "per layer";
+    tooltip.show(`layer ${hit.layer} · ${who}${max}`, event.clientX, event.clientY);
     hoverMark.hidden = false;
     place(hoverMark, hit.layer, hit.head, 1);
   });

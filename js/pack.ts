@@ -1,9 +1,22 @@
 // A pack (transeasy_widget/pack.py): the exported page's data, or the widget's saved first paint. It answers the
 // widget's requests in the browser: layers derived from the raw attention, overviews and stage slices decoded.
 
-import { deriveVariant, readRawLayer, type AttentionInfo, type RawLayer } from "./derive";
-import { fromBase64, inflate, toHalfBits } from "./codec";
+import {
+  attentionTimesColumns,
+  deriveVariant,
+  matmul,
+  maxPool,
+  ratioTimesHeadSum,
+  residualAttention,
+  readRawLayer,
+  readViewLayer,
+  type AttentionInfo,
+  type RawLayer,
+  type ViewLayer,
+} from "./derive";
+import { decodeFloat16, fromBase64, inflate, toHalfBits } from "./codec";
 import type { Answer } from "./standalone";
+import { VARIANTS } from "./types";
 
 export interface StageEntry {
   content: Record<string, unknown>;
@@ -35,6 +48,25 @@ export interface Manifest {
     layers: Record<string, number>;
     overview: Record<string, { content: Record<string, unknown>; chunk: number }>;
   };
+  /** The views beyond attention weights (pack.py, "Contribution views"): per view its heads (H, or 1 for a
+   * per-layer view), each layer's chunk and its overview; a view the analysis refused, with its message. */
+  contributions?: {
+    views: Record<string, {
+      heads: number;
+      layers: Record<string, number>;
+      /** The overview reply and its chunk, or "derive": "pooled" (norm): pooled here from every layer. */
+      overview: { content: Record<string, unknown>; chunk?: number; derive?: string };
+      /** "attention_times_columns" (norm): the chunk holds ‖f_h(x_j)‖, H×n, to multiply the raw attention by;
+       * "rollout": no chunks, R^l = M^l R^(l-1) of `of` ("attention": the residual attention; or a view's name). */
+      derive?: string;
+      of?: string;
+      /** Layers held as the ratio to Σ_h of the page's norm (q = 255 · x / Σ_h ‖α^h f_h‖): norm_summed. */
+      ratio_to_norm_sum?: Record<string, boolean>;
+      /** Quantisation levels of the held matrices (255, or 127: pack.py). */
+      levels?: number;
+    }>;
+    unavailable?: Record<string, string>;
+  };
   stages?: Record<string, StageEntry>;
   /** The selfattn_attention reply without layer, head and numbers: the page derives them from the raw attention. */
   attention_stage?: Record<string, unknown>;
@@ -52,6 +84,8 @@ export class NotInPack extends Error {}
 export class PackData {
   private chunks = new Map<number, Promise<ArrayBuffer>>();
   private raws = new Map<number, Promise<RawLayer>>();
+  private views = new Map<string, Promise<ViewLayer>>();
+  private products = new Map<string, Promise<ViewLayer>>();
 
   constructor(
     readonly manifest: Manifest,
@@ -78,7 +112,44 @@ export class PackData {
   }
 
   hasOverview(variant: string): boolean {
-    return variant in this.manifest.attention.overview;
+    return variant in this.manifest.attention.overview || variant in (this.manifest.contributions?.views ?? {});
+  }
+
+  /** Whether `variant` is a contribution view this pack holds, or one the analysis refused (its message). */
+  private contribution(variant: string): "held" | "refused" | null {
+    const c = this.manifest.contributions;
+    if (c?.views[variant]) return "held";
+    return c?.unavailable && variant in c.unavailable ? "refused" : null;
+  }
+
+  private refused(variant: string): Error {
+    return new Error(this.manifest.contributions?.unavailable?.[variant] ?? `no ${variant} view in this page`);
+  }
+
+  /** One layer of a contribution view, decoded (transeasy_widget/pack.py, "Contribution views"). */
+  private viewLayer(variant: string, layer: number): Promise<ViewLayer> {
+    const key = `${variant}|${layer}`;
+    let hit = this.views.get(key);
+    if (!hit) {
+      const view = this.manifest.contributions!.views[variant]!;
+      if (view.derive === "rollout") return this.rollout(variant, view.of ?? "attention", layer);
+      const index = view.layers[String(layer)];
+      if (index === undefined) return Promise.reject(new NotInPack(this.missing(`layer ${layer} of ${variant}`)));
+      const n = this.tokens.length;
+      if (view.derive === "attention_times_columns") {
+        hit = Promise.all([this.rawLayer(layer), this.chunk(index)]).then(([raw, bytes]) =>
+          attentionTimesColumns(raw, decodeFloat16(bytes)));
+      } else if (view.ratio_to_norm_sum?.[String(layer)]) {
+        hit = Promise.all([this.viewLayer("norm", layer), this.chunk(index)]).then(([norm, bytes]) =>
+          ratioTimesHeadSum(new Uint8Array(bytes, 0, n * n), norm, view.levels ?? 255));
+      } else {
+        hit = this.chunk(index).then((bytes) => readViewLayer(bytes, view.heads, n, view.levels ?? 255));
+      }
+      this.views.set(key, hit);
+      this.chunks.delete(index);
+      while (this.views.size > 3) this.views.delete(this.views.keys().next().value!);
+    }
+    return hit;
   }
 
   /** The decoded raw attention of a layer (the last few are kept: deriving a variant reads it). */
@@ -97,7 +168,33 @@ export class PackData {
     return hit;
   }
 
+  /** Layer `layer` of a rollout, multiplied out through layers 0..layer (each step kept: the next one starts there). */
+  private rollout(variant: string, of: string, layer: number): Promise<ViewLayer> {
+    const key = `${variant}|${layer}`;
+    let hit = this.products.get(key);
+    if (!hit) {
+      const n = this.tokens.length;
+      const step: Promise<Float32Array> =
+        of === "attention" ? this.rawLayer(layer).then(residualAttention) : this.viewLayer(of, layer).then((v) => v.values);
+      const before = layer === 0 ? Promise.resolve(null) : this.rollout(variant, of, layer - 1);
+      hit = Promise.all([step, before]).then(([m, prev]) => ({
+        heads: 1,
+        n,
+        values: prev ? matmul(m, prev.values, n) : m,
+      }));
+      this.products.set(key, hit);
+    }
+    return hit;
+  }
+
   async layer(variant: string, layer: number): Promise<Answer> {
+    const kind = this.contribution(variant);
+    if (kind === "refused") throw this.refused(variant);
+    if (kind === "held") {
+      const view = await this.viewLayer(variant, layer);
+      const content = { what: "layer", variant, layer, dtype: "float16", shape: [view.heads, view.n, view.n] };
+      return { content, buffers: [toHalfBits(view.values)] };
+    }
     const raw = await this.rawLayer(layer);
     const [values, m] = deriveVariant(variant, raw, this.manifest.attention);
     const content = { what: "layer", variant, layer, dtype: "float16", shape: [raw.heads, m, m] };
@@ -105,9 +202,32 @@ export class PackData {
   }
 
   async overview(variant: string): Promise<Answer> {
-    const entry = this.manifest.attention.overview[variant];
+    if (this.contribution(variant) === "refused") throw this.refused(variant);
+    const entry = this.manifest.attention.overview[variant] ?? this.manifest.contributions?.views[variant]?.overview;
     if (!entry) throw new NotInPack(this.missing(`the ${variant} overview`));
+    if (entry.chunk === undefined) return this.pooledOverview(variant, entry.content);
     return { content: entry.content, buffers: [await this.chunk(entry.chunk)] };
+  }
+
+  /** A view's overview pooled from every layer, as payload.py's: one scale (vmax = the largest value of every layer),
+   * 255 = vmax, and each head's max. */
+  private async pooledOverview(variant: string, content: Record<string, unknown>): Promise<Answer> {
+    const [layers, heads, t] = content.shape as number[];
+    const pooled = new Float32Array(layers! * heads! * t! * t!);
+    for (let l = 0; l < layers!; l++) {
+      const view = await this.viewLayer(variant, l);
+      pooled.set(maxPool(view.values, heads!, view.n, t!), l * heads! * t! * t!);
+    }
+    const headMax: number[] = [];
+    for (let k = 0; k < layers! * heads!; k++) {
+      let best = 0;
+      for (let i = k * t! * t!; i < (k + 1) * t! * t!; i++) best = Math.max(best, pooled[i]!);
+      headMax.push(best);
+    }
+    const vmax = Math.max(0, ...headMax) || 1;
+    const data = new Uint8Array(pooled.length);
+    for (let i = 0; i < pooled.length; i++) data[i] = Math.round((Math.min(Math.max(pooled[i]!, 0), vmax) / vmax) * 255);
+    return { content: { ...content, vmax, head_max: headMax }, buffers: [data.buffer] };
   }
 
   /** The selfattn_attention stage of a layer and head: the raw attention's head slice, held once. */
@@ -153,10 +273,18 @@ export class PackData {
   /** Whether the pack holds what a request asks for. */
   has(request: Record<string, unknown>): boolean {
     switch (request.what) {
-      case "layer":
-        return this.hasLayer(Number(request.layer));
+      case "layer": {
+        const variant = String(request.variant);
+        const kind = this.contribution(variant);
+        if (kind === "refused") return true; // answered with the analysis's message
+        if (kind === "held") {
+          const view = this.manifest.contributions!.views[variant]!;
+          return view.derive === "rollout" ? this.hasLayer(Number(request.layer)) : String(request.layer) in view.layers;
+        }
+        return this.hasLayer(Number(request.layer)) && (VARIANTS as readonly string[]).includes(variant); // derived
+      }
       case "overview":
-        return this.hasOverview(String(request.variant));
+        return this.hasOverview(String(request.variant)) || this.contribution(String(request.variant)) === "refused";
       case "stage": {
         const layer = Number(request.layer ?? 0);
         if (request.stage === "selfattn_attention" && this.manifest.attention_stage) return this.hasLayer(layer);

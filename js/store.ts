@@ -102,6 +102,16 @@ export class SelectionStore {
     return variantInfo(this.metaValue, this.current.variant);
   }
 
+  /** Whether the selected variant has one matrix per head (else one per layer, and the head is not used). */
+  get perHead(): boolean {
+    return this.variant.per_head;
+  }
+
+  /** The head whose matrix the views show: the selected head, or 0 (the only one) in a per-layer view. */
+  get shownHead(): number {
+    return this.variant.per_head ? this.current.head : 0;
+  }
+
   /** Rows (= columns) of the selected variant's matrices. */
   get m(): number {
     return this.variant.labels.length;

@@ -21,6 +21,16 @@ export interface VariantInfo {
   segments: number[];
   /** Special-token flag of each row (Python's, meta.variants[v].special). */
   special: boolean[];
+  /** "attention" (the five attention variants) or "contributions" (norm, ALTI, rollout, flow). */
+  group: string;
+  /** One matrix per head (H×m×m), or one per layer (1×m×m: the head selector says "per layer"). */
+  per_head: boolean;
+  /** Colour scale: "unit" (0 … 1, as attention weights) or "max" (0 … the layer's largest value: the norms). */
+  scale: string;
+  /** Name in the variant switch. */
+  title: string;
+  /** What the values are, for the colour bar. */
+  quantity: string;
 }
 
 /** One row of the stage diagram (meta.steps, from the registry's STEPS): its stages, activations and parameters. */

@@ -37,6 +37,22 @@ export function attentionRange(colorScale: string, headMax: number): [number, nu
   return [0, Math.max(1, headMax)];
 }
 
+/** "head 3", or "per layer" where the selected variant has one matrix per layer (no head to speak of). */
+export function headWords(store: SelectionStore): string {
+  return store.perHead ? `head ${store.selection.head}` : "per layer";
+}
+
+/**
+ * The colour range of the selected variant's map: attention weights and row-normalised contributions (scale
+ * "unit") as `attentionRange`; the norms (scale "max", in the units of the hidden states) 0 … the layer's largest
+ * value, so one colour is one value in every head of the layer, or 0 … the head's own max with color_scale "head".
+ */
+export function mapRange(scale: string, colorScale: string, headMax: number, layerMax: number): [number, number] {
+  if (scale !== "max") return attentionRange(colorScale, headMax);
+  const top = colorScale === "head" ? headMax : layerMax;
+  return [0, top > 0 ? top : 1];
+}
+
 /**
  * Shows the selected layer of the selected variant: paints at once when it is cached, otherwise fetches it
  * (saying so in `status`) and paints when it arrives, unless the selection moved on meanwhile.

@@ -11,6 +11,7 @@ import { Disposer, Tooltip, h } from "./dom";
 import { mountHeatmap } from "./heatmap";
 import { keyHandler, keyShield } from "./keyboard";
 import { mainLayout } from "./layout";
+import { variantHeads } from "./meta";
 import { mountOverview } from "./overview";
 import { mountRowView } from "./rowview";
 import { mountStages } from "./stages";
@@ -99,7 +100,8 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     const style = getComputedStyle(root);
     const width = root.clientWidth - (parseFloat(style.paddingLeft) || 0) - (parseFloat(style.paddingRight) || 0);
     if (!(width > 0)) return;
-    const { n_layers: layers, n_heads: heads } = store.meta;
+    const layers = store.meta.n_layers;
+    const heads = variantHeads(store.meta, store.selection.variant); // 1 for a per-layer view
     const l = mainLayout(width, store.m, layers, heads);
     overview.setThumb(l.thumb);
     heatmap.setSide(l.side);

@@ -28,7 +28,8 @@ def test_meta_carries_tokens_segments_variants_and_stages(a):
     meta = a.widget().meta
     assert meta["n_layers"] == 3 and meta["n_heads"] == 4 and meta["tokens"] == a.tokens
     assert meta["segments"].count(1) == len(a.tokens) - a.tokens.index("[SEP]") - 1
-    assert set(meta["variants"]) == {"raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "reduced"}
+    assert list(meta["variants"]) == ["raw", "nosep", "nosep_linscale", "nosep_softmax_scale", "reduced",
+                                      "norm", "norm_summed", "alti", "alti_rollout", "rollout", "flow"]
     assert meta["variants"]["raw"]["labels"] == a.tokens
     assert "[SEP]" not in meta["variants"]["nosep"]["labels"]
     assert [s["name"] for s in meta["stages"]] == [s.name for s in a.trace.stages]

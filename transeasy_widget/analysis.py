@@ -223,11 +223,12 @@ class Analysis(ModelOf):
         """A self-contained page of this analysis's widget as it is now (``export_html``'s options); its path."""
         return self.widget().save_html(path, **options)
 
-    def dashboard(self, stat: str = "entropy", line: str = "mean entropy") -> Any:
-        """The widget beside bqplot panels (a layer×head grid of ``stat``, a per-layer ``line``), linked both ways."""
+    def dashboard(self, stat: str = "entropy", line: str = "mean entropy", by_norm: bool = False) -> Any:
+        """The widget beside bqplot panels (a layer×head grid of ``stat``, a per-layer ``line``), linked both ways;
+        ``by_norm``: the grid of ``stat`` read on the norm-based view beside it (``dashboard.py``)."""
         from .dashboard import Dashboard
 
-        return Dashboard(self, stat, line)
+        return Dashboard(self, stat, line, by_norm)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         return self.widget()._repr_mimebundle_(include=include, exclude=exclude)

@@ -13,7 +13,7 @@ of W_O.T (``addnorm1_dense_weight``):
   (‖Σαf(x)‖ in the authors' code, used for its word alignments). Computed through the H×H Gram matrix of each
   token's head vectors, ‖Σ_h a_h v_h‖² = Σ_hg a_h a_g ⟨v_h, v_g⟩: n²H² work instead of n²d.
 - ``alti`` (per layer): ALTI (Ferrando, Gállego & Costa-jussà 2022, "Measuring the Mixing of Contextual Information
-  in the Transformer"). In a post-norm layer (every family here) the attention block's output is
+  in the Transformer"). In a post-norm layer (every encoder family here) the attention block's output is
   y_i = LN(u_i), u_i = Σ_h Σ_j α^h_ij f_h(x_j) + b_O + x_i  (= ``addnorm1_norm_hidden``).
   For row i, σ_i = sqrt(Var(u_i) + ε) is one number, so LN is affine in that row: LN(u) = L_i(u) + β with the
   LINEAR map L_i(u) = γ ⊙ (u − mean(u)) / σ_i. Hence, exactly (tested):
@@ -28,12 +28,16 @@ of W_O.T (``addnorm1_dense_weight``):
   are in ``transeasy_widget.propagation``.
 
 Memory is streamed layer by layer: a layer needs its H×n×d head vectors f_h(x_j) (19 MB at n = 512, d = 768) and,
-for ALTI, the T_i(x_j) of a few rows at a time (``CHUNK_ELEMENTS`` floats: 8 MB), never L×H×n×n×d nor n×n×d.
+for ALTI, the T_i(x_j) of a few input tokens at a time (``CHUNK_ELEMENTS`` floats: 2 MB), never L×H×n×n×d nor n×n×d.
 
-A pre-norm decoder family (GPT-2 and the like: x + Attn(LN(x))) plugs in through ``Block``: its f_h reads LN(x_j),
-linearised per token j the same way (L_j(x_j) + β, with σ_j of token j), its residual is x_i, and no LayerNorm
-follows the block (``scale`` None, ``centre`` False), so y_i is the block's output x_i + attention output. Only
-``block`` (which builds a layer's Block from the trace) needs a pre-norm twin; ``alti_layer`` is unchanged.
+A pre-norm decoder (GPT-2 and the Llama family: X_l + Attn(norm(X_l))) plugs in through ``Block``: its head
+vectors are f_h(x̃_j) of the normalised token x̃_j = norm(x_j) (``selfattn_value_hidden`` reads it; with
+grouped-query attention query head h uses value head ``selfattn_kv_head[h]``), its residual is x_i, and no
+LayerNorm follows the block (``gamma`` None), so the parts add up to the block's output:
+    X_l,i + attention output_i = Σ_j T_i(x_j) + b_O,    T_i(x_j) = Σ_h α^h_ij f_h(x̃_j) + [i = j] x_i
+(``addnorm1_add_hidden``; tested). The norm before the block is not linearised: as in ALTI's own treatment of the
+pre-norm case, the token j's part is what the block does with x̃_j, and its residual carries x_j itself. ``norm``
+and ``norm_summed`` read the same f_h(x̃_j).
 
 Every stage is read one layer at a time through ``_stage`` (``trace[name, layer]``).
 """
@@ -46,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .errors import InputError, UnsupportedModelError, check_index
+from .errors import InputError, check_index
 from .stages import DECODERS
 
 if TYPE_CHECKING:
@@ -54,9 +58,8 @@ if TYPE_CHECKING:
 
     from .headstats import HeadStats
 
-# the views that decompose the post-norm attention block (f_h of X_l, the LayerNorm after the residual)
-POST_NORM_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout")
-CHUNK_ELEMENTS = 1 << 21  # floats of T_i(x_j) held at once by ALTI (8 MB in float32)
+CHUNK_ELEMENTS = 1 << 19  # floats of T_i(x_j) held at once by ALTI (2 MB in float32: the three passes over a chunk
+# run in cache; 8 MB was 10-15 % slower at 512 tokens on bert-base)
 
 
 def _stage(a: Any, name: str, layer: int) -> Any:
@@ -72,10 +75,14 @@ def _norm1_eps(a: Any, layer: int) -> float:
 
 
 def head_vectors(a: Any, layer: int) -> torch.Tensor:
-    """f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h for every head and token of a layer: H×n×d."""
-    values = _stage(a, "selfattn_value_hidden", layer)  # H×n×dh, value bias included
-    heads, _, dh = values.shape
-    w_out = _stage(a, "addnorm1_dense_weight", layer)  # d_in×d_out = W_O.T; rows h·dh.. belong to head h
+    """f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h for every head and token of a layer: H×n×d (x_j normalised first in a
+    pre-norm decoder; a value head shared by several query heads, grouped-query attention, serves each of them)."""
+    values = _stage(a, "selfattn_value_hidden", layer)  # Hkv×n×dh, value bias included
+    dh = values.shape[-1]
+    w_out = _stage(a, "addnorm1_dense_weight", layer)  # a×d_out = W_O.T; rows h·dh.. belong to query head h
+    heads = w_out.shape[0] // dh
+    if values.shape[0] != heads:  # grouped-query attention: query head h reads value head h // (H / Hkv)
+        values = values[torch.arange(heads) // (heads // values.shape[0])]
     return torch.bmm(values, w_out.reshape(heads, dh, w_out.shape[1]))
 
 
@@ -120,7 +127,13 @@ class Block:
 
 
 def block(a: Any, layer: int) -> Block:
-    """The attention block of a post-norm layer: y_i = LN(Σ_h Σ_j α^h_ij f_h(x_j) + b_O + x_i)."""
+    """The attention block of a layer. Post-norm: y_i = LN(Σ_h Σ_j α^h_ij f_h(x_j) + b_O + x_i); pre-norm decoder:
+    y_i = x_i + Σ_h Σ_j α^h_ij f_h(x̃_j) + b_O, the residual stream after attention."""
+    if a.family in DECODERS:
+        bias = _stage(a, "addnorm1_dense_bias", layer)
+        output = _stage(a, "addnorm1_add_hidden", layer)
+        return Block(_stage(a, "selfattn_attention", layer), head_vectors(a, layer), _stage(a, "manual_hiddens", layer),
+                     None, None, bias.expand_as(output), output)
     summed = _stage(a, "addnorm1_add_hidden", layer)  # u_i, the LayerNorm's input
     gamma = _stage(a, "addnorm1_norm_weight", layer)
     sigma = torch.sqrt(summed.var(-1, unbiased=False) + _norm1_eps(a, layer))
@@ -139,7 +152,7 @@ def transformed_vectors(b: Block, rows: slice | None = None) -> torch.Tensor:
     return b.post(mixed, rows)
 
 
-def alti_distances(b: Block, chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+def alti_distances(b: Block, chunk_elements: int | None = None) -> torch.Tensor:
     """‖y_i − T_i(x_j)‖₁ for every i, j: n×n, computed for a few input tokens j at a time (``chunk_elements`` floats).
 
     With a LayerNorm after the block, post_i(u) = (γ/σ_i) ⊙ (u − mean(u)): the centring and γ go into the head
@@ -148,6 +161,7 @@ def alti_distances(b: Block, chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tens
     head. Peak: ``chunk_elements`` floats, plus the layer's H×n×d head vectors (twice: as read, centred and scaled).
     """
     _, n, d = b.vectors.shape
+    chunk_elements = chunk_elements or CHUNK_ELEMENTS
     vectors, residual, weights = b.vectors, b.residual, b.attention
     if b.gamma is not None and b.sigma is not None:  # γ into the vectors, 1/σ_i into row i's weights
         vectors = (vectors - vectors.mean(-1, keepdim=True)) * b.gamma
@@ -167,7 +181,7 @@ def alti_distances(b: Block, chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tens
     return out
 
 
-def alti_layer(b: Block, chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+def alti_layer(b: Block, chunk_elements: int | None = None) -> torch.Tensor:
     """ALTI contributions c_ij of one layer, n×n, each row summing to 1 (or all 0)."""
     distances = alti_distances(b, chunk_elements)
     closeness = (b.output.abs().sum(-1, keepdim=True) - distances).clamp_min_(0)
@@ -228,12 +242,6 @@ class Contributions:
 
     def layer(self, view: str, layer: int) -> torch.Tensor:
         view = check_view(view)
-        if view in POST_NORM_VIEWS and self.analysis.family in DECODERS:
-            raise UnsupportedModelError(
-                f"The {view!r} view decomposes a post-norm encoder layer (f_h reads X_l, a LayerNorm follows the "
-                f"residual); this {self.analysis.family} model is a pre-norm decoder, for which that decomposition "
-                "is not implemented (its numbers would be wrong). The attention-only views work for it: "
-                "'rollout' and 'flow'.")
         layer = check_index("layer", layer, self.num_layers)
         key = (view, layer)
         if key not in self._layers:

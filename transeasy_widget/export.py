@@ -5,6 +5,9 @@ The page needs no server, no CDN and no network: it opens from a file. It holds 
 - the raw attention of every layer, once, per-row scaled 8-bit and zlib-compressed; the page derives nosep,
   nosep_linscale, nosep_softmax_scale and reduced itself (``js/derive.ts``);
 - the overview thumbnails of every variant (``payload.answer``'s, compressed);
+- every layer of the views beyond attention weights (norm, ALTI, rollout, flow: ``contributions.py``), per-row
+  scaled 8-bit as the attention, and their overviews; a view the analysis refuses (attention flow beyond its
+  length limit) is left out and the page shows the analysis's message in its place;
 - the stage viewer's tensors, 8-bit per row: the layers without a layer axis always, then the layers asked for
   (``layers=``), or by default as many layers, in order, as fit in ``stage_mb`` megabytes. The page says which
   layers it left out; asking for one of them gets a message saying how to export it.
@@ -16,18 +19,28 @@ from __future__ import annotations
 
 import html
 import json
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .errors import InputError, InterventionError
-from .pack import Pack, attention_info, attention_layer, split, stage_slice
-from .payload import answer, json_safe
+from .pack import Pack, attention_info, attention_layer, column_factors, ratio_layer, split, stage_slice, view_layer
+from .payload import THUMB, answer, json_safe
 from .widget import STATIC, _bundle
 
+CONTRIBUTION_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout", "rollout", "flow")
+# the rollouts a page derives, and what each multiplies through the layers (js/derive.ts rollout): ALTI's, from the
+# page's ALTI (within 0.005 of Python's at 512 tokens on MiniLM). Attention rollout is held instead: multiplied out
+# from the 8-bit attention it drifts by up to 0.08 (the many weights under half a step round to 0, every layer).
+ROLLOUTS = {"alti_rollout": "alti"}
+# quantisation levels of the per-layer views held as matrices (pack.py): 127 (7 bits) for the two largest, which
+# the page could not otherwise hold within its budget; 255 for the others (ALTI feeds ALTI rollout)
+LEVELS = {"norm_summed": 127, "rollout": 127}
 STAGE_MB = 0.5  # default room for stage tensors beyond the attention (MB of page): 16 tokens stay under bertviz
 LARGE_MB = 25.0  # the CLI warns above this
 
@@ -99,10 +112,69 @@ def _strip(content: dict[str, Any]) -> dict[str, Any]:
 
 
 def attention_pack(a: Any, pack: Pack, layers: Iterable[int], variants: Iterable[str]) -> dict[str, Any]:
-    """The attention part of a manifest: the raw layers asked for and the overviews of ``variants``."""
+    """The attention part of a manifest: the raw layers asked for and the overviews of ``variants`` (attention
+    variants; a contribution view's overview is in ``contributions_pack``)."""
     info = attention_info(a)
     chunks = {str(layer): pack.add(attention_layer(a.attentions.layer("raw", layer), info["kept"])) for layer in layers}
     return {**info, "layers": chunks, "overview": {v: _overview(a, pack, v) for v in variants}}
+
+
+def contributions_pack(a: Any, pack: Pack, layers: Iterable[int], views: Iterable[str],
+                       page: bool = True) -> dict[str, Any]:
+    """The contribution views of a manifest (pack.py, "Contribution views"): per view, its heads, the chunk of each
+    layer asked for and its overview. A view the analysis refuses (attention flow on a long input) is left out,
+    its message kept under ``unavailable`` for the page to show in its place. ``page``: the manifest holds every
+    layer (an exported page), so the browser may derive from them what ``ROLLOUTS`` names (ALTI rollout, from the
+    page's ALTI, which must then be among ``views``) and norm's overview, and the largest views go 7-bit
+    (``LEVELS``); a first paint (one layer) holds those as 8-bit matrices."""
+    from .contributions import head_vectors
+    from .errors import TransEasyError
+    from .variants import layer as variant_layer
+
+    layers = list(layers)
+    out: dict[str, Any] = {"views": {}, "unavailable": {}}
+    for view in views:
+        mark = pack.mark()
+        try:
+            if page and view in ROLLOUTS:  # R^l = M^l R^(l-1): the page multiplies them out itself
+                entry = {"heads": 1, "derive": "rollout", "of": ROLLOUTS[view], "layers": {}}
+            elif view == "norm":  # α^h_ij ‖f_h(x_j)‖: the page multiplies the raw attention by the column factors
+                with torch.inference_mode():
+                    factors = {layer: torch.linalg.vector_norm(head_vectors(a, layer), dim=-1) for layer in layers}
+                chunks = {str(layer): pack.add(column_factors(f)) for layer, f in factors.items()}
+                entry = {"heads": a.trace.sizes["H"], "derive": "attention_times_columns", "layers": chunks}
+                if page:  # a page holds every layer: it pools its own overview (pack.py)
+                    side = min(THUMB, a.trace.sizes["n"])
+                    entry["overview"] = {"derive": "pooled", "content": {
+                        "what": "overview", "variant": view, "dtype": "uint8",
+                        "shape": [a.trace.sizes["L"], a.trace.sizes["H"], side, side]}}
+            elif page and view == "norm_summed" and "norm" in out["views"]:
+                # the smaller of two codes per layer: the matrix on its own scale, or its ratio to the page's
+                # Σ_h ‖α^h_ij f_h(x_j)‖ (pack.py): diffuse attention makes the first incompressible, not the second
+                chunks, ratio = {}, {}
+                levels = LEVELS.get(view, 255)
+                for layer in layers:
+                    values = variant_layer(a, view, layer)
+                    codes = [view_layer(values, levels),
+                             ratio_layer(values, variant_layer(a, "norm", layer).sum(0, keepdim=True), levels)]
+                    sizes = [len(zlib.compress(code, 9)) for code in codes]
+                    chunks[str(layer)] = pack.add(codes[sizes[1] < sizes[0]], level=9)
+                    if sizes[1] < sizes[0]:
+                        ratio[str(layer)] = True
+                entry = {"heads": 1, "layers": chunks, "ratio_to_norm_sum": ratio, "levels": levels}
+            else:  # small and compressible at level 9 (zeros, near-zero rows): 10 % smaller than level 6
+                levels = LEVELS.get(view, 255) if page else 255
+                chunks = {str(layer): pack.add(view_layer(variant_layer(a, view, layer), levels), level=9)
+                          for layer in layers}
+                entry = {"heads": 1, "layers": chunks, "levels": levels}
+            if "overview" not in entry:
+                entry["overview"] = _overview(a, pack, view)
+        except TransEasyError as err:
+            pack.rollback(mark)
+            out["unavailable"][view] = str(err)
+            continue
+        out["views"][view] = entry
+    return out
 
 
 def _stage_entry(a: Any, pack: Pack, stage: Any, layer: int, head: int) -> dict[str, Any]:
@@ -136,15 +208,18 @@ def attention_stage(a: Any) -> dict[str, Any]:
 
 
 def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
-          stage_mb: float = STAGE_MB) -> PagePack:
+          stage_mb: float = STAGE_MB, contributions: bool = True) -> PagePack:
     """The page's data. ``layers``: the layers whose stage tensors go in (default: in order, as many as fit
-    in ``stage_mb``); every layer's attention goes in whatever ``layers`` says."""
+    in ``stage_mb``); every layer's attention goes in whatever ``layers`` says, and (``contributions``) every
+    layer of every contribution view the analysis can give."""
     sizes = a.trace.sizes
     n_layers, n_heads = sizes["L"], sizes["H"]
     chosen = None if layers is None else check_layers(layers, n_layers)
     pack = Pack()
     manifest: dict[str, Any] = {"version": 1, "n_layers": n_layers, "n_heads": n_heads}
     manifest["attention"] = attention_pack(a, pack, range(n_layers), a.attentions.VARIANTS)
+    if contributions:
+        manifest["contributions"] = contributions_pack(a, pack, range(n_layers), CONTRIBUTION_VIEWS)
     stages = _stage_names(a, weights)
     entries: dict[str, Any] = {}
     parity: dict[str, Any] | None = None
@@ -212,6 +287,20 @@ def missing_note(data: PagePack) -> str:
             f"Export with --layers (layers= in Python) to choose.")
 
 
+def first_chunks(manifest: dict[str, Any], layer: int, variant: str) -> set[int]:
+    """The chunks the first paint of ``layer`` and ``variant`` reads: the raw attention of the layer (the arcs, the
+    attention stage) and the variant's layer and overview."""
+    att = manifest["attention"]
+    first = {att["layers"][str(layer)]}
+    if variant in att["overview"]:
+        first.add(att["overview"][variant]["chunk"])
+    view = manifest.get("contributions", {}).get("views", {}).get(variant)
+    if view is not None:  # (norm also reads the layer's raw attention, already in; a rollout reads every layer)
+        first |= {*([view["overview"]["chunk"]] if "chunk" in view["overview"] else []),
+                  *([view["layers"][str(layer)]] if view["layers"] else [])}
+    return first
+
+
 def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, stage_mb: float = STAGE_MB,
             selection: dict[str, Any] | None = None) -> str:
     """The page as a string. ``weights=True`` also embeds every weight slice (large: megabytes per layer);
@@ -224,8 +313,7 @@ def to_html(a: Any, weights: bool = False, layers: Iterable[int] | None = None, 
         state["panels"] = [*state["panels"], "ablation"]
     data = build(a, weights, layers, stage_mb)
     data.manifest["ablations"] = w.page_ablations(state["ablated"], state["ablation_mode"])  # the effects computed before export
-    att = data.manifest["attention"]
-    first = {att["layers"][str(state["layer"])], att["overview"][state["variant"]]["chunk"]}
+    first = first_chunks(data.manifest, state["layer"], state["variant"])
     texts, data.manifest["chunks"] = split(data.text, data.manifest["chunks"], first)
     js = _bundle("standalone.js").read_text(encoding="utf-8")
     if "</script" in js.lower():  # esbuild escapes it; make sure, or the page would break

@@ -19,6 +19,27 @@ Error of what the browser shows, per value (before float16 on the way to the can
 - nosep_softmax_scale: ``|ŷ − y| ≤ y · (exp(s / 255) − 1)`` (the logits move by at most s/510 each);
 - reduced: the mean over the row word's pieces of their linscale bounds, times the column word's piece count.
 
+Contribution views (``contributions.py``; every value ≥ 0):
+
+- ``norm`` is derived like the attention variants: ‖α^h_ij f_h(x_j)‖ = α^h_ij ‖f_h(x_j)‖, so a layer's chunk is
+  only the column factors ``f`` float16 [H, n] (‖f_h(x_j)‖), and the browser multiplies the layer's raw attention
+  by them: error ≤ f_hj · s_hi / 510 (the attention's, scaled), plus f16's 2⁻¹¹ relative. Its overview is derived
+  too (max-pooled as ``payload.u8_thumbnails``, from every layer).
+- a per-layer view held as matrices (norm_summed, alti, rollout, flow; every per-layer view in a first paint):
+  ``s`` float32 [1] (the matrix's max), then ``q`` uint8 [1, n, n] = ``round(K · x / s)``, K = the entry's
+  ``levels`` (255; 127 for norm_summed and rollout in a page, the two largest), stored column by column (q[j, i]:
+  a column, one input token, varies less than a row: 10 % smaller). Error ≤ s / (2K) per value: s/510, or s/254,
+  under half a pixel of the 96-pixel colour bar whose top is that max (the norms) or 1 (the rest, s ≤ 1). One
+  scale per matrix, not per row: the near-zero rows of rollout and ALTI compress to almost nothing.
+- ``norm_summed`` in a page, where that is smaller (``ratio_to_norm_sum`` names the layers): ``q`` as above but
+  ``round(K · x / u)`` with u_ij = Σ_h ‖α^h_ij f_h(x_j)‖ ≥ x_ij (the triangle inequality), which the page computes
+  from its ``norm``: error ≤ û_ij / (2K) + Σ_h f_hj s_hi / 510. Diffuse attention (a random model) makes the matrix
+  itself incompressible but not this ratio; a trained model's is the other way round.
+- ``alti_rollout`` is derived in a page, which holds every layer: R^l = C^l R^(l-1) with C^l the page's ALTI
+  matrices (``js/derive.ts``): within 0.005 of Python's at 512 tokens on MiniLM (tests/browser reads the map
+  against Python's). Attention rollout is held as matrices instead: multiplied out from the page's 8-bit attention
+  it drifts by up to 0.08 (the many weights under half a step round to 0, in every layer).
+
 Stage tensors (the 2-D slice the stage viewer shows): ``scale`` float32 [rows] (each row's max |x|), the row
 norms float32, then ``q`` int8 [rows, cols] = ``round(127 · x / scale)``: error ≤ scale / 254 per value, on top of
 the float16 the live widget sends. Stats and row norms are Python's, on the full slice.
@@ -44,8 +65,8 @@ class Pack:
         self._spans: list[list[int]] = []
         self._end = 0
 
-    def add(self, data: bytes) -> int:
-        text = base64.b64encode(zlib.compress(data, LEVEL)).decode("ascii")
+    def add(self, data: bytes, level: int = LEVEL) -> int:
+        text = base64.b64encode(zlib.compress(data, level)).decode("ascii")
         self._parts.append(text)
         self._spans.append([self._end, self._end + len(text)])
         self._end += len(text)
@@ -107,6 +128,33 @@ def attention_layer(att: torch.Tensor, kept: list[int]) -> bytes:
     sigma = x.index_select(-2, index).index_select(-1, index).sum(dim=-1)
     return (np.ascontiguousarray(s.numpy(), dtype="<f4").tobytes() + np.ascontiguousarray(sigma.numpy(), dtype="<f4").tobytes()
             + q.numpy().tobytes())
+
+
+def view_layer(values: torch.Tensor, levels: int = 255) -> bytes:
+    """One layer of a per-layer contribution view (1×n×n, ≥ 0) as s | q (see the module's docstring)."""
+    x = values.detach().to("cpu", torch.float32)
+    s = x.flatten(1).amax(dim=1)
+    q = torch.round(x / s.clamp_min(1e-30)[:, None, None] * levels).clamp(0, levels).to(torch.uint8)
+    return np.ascontiguousarray(s.numpy(), dtype="<f4").tobytes() + q.transpose(-1, -2).contiguous().numpy().tobytes()
+
+
+def read_view_layer(data: bytes, heads: int, n: int, levels: int = 255) -> tuple[np.ndarray, np.ndarray]:
+    """(x̂ as H'×n×n float32, s as H') from a per-layer view's chunk."""
+    s = np.frombuffer(data, "<f4", heads)
+    q = np.frombuffer(data, np.uint8, heads * n * n, offset=4 * heads).reshape(heads, n, n).transpose(0, 2, 1)
+    return q.astype(np.float32) * (s[:, None, None] / levels), s
+
+
+def ratio_layer(values: torch.Tensor, upper: torch.Tensor, levels: int = 255) -> bytes:
+    """``norm_summed`` as its ratio to an upper bound (1×n×n each): q = round(levels · x / u), 0 where u is 0."""
+    x, u = values.detach().to("cpu", torch.float32), upper.detach().to("cpu", torch.float32)
+    ratio = torch.where(u > 0, x / u.clamp_min(1e-30), torch.zeros_like(x)).clamp(0, 1)
+    return torch.round(ratio * levels).to(torch.uint8).transpose(-1, -2).contiguous().numpy().tobytes()
+
+
+def column_factors(factors: torch.Tensor) -> bytes:
+    """``norm``'s chunk: ‖f_h(x_j)‖ as float16 [H, n] (half the bytes of float32; 2⁻¹¹ relative)."""
+    return np.ascontiguousarray(factors.detach().to("cpu", torch.float32).numpy(), dtype="<f2").tobytes()
 
 
 def read_attention_layer(data: bytes, heads: int, n: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .attention import check_variant
+from . import variants
 from .errors import InputError, TransEasyError, check_index
 from .stages import STAGES
 
@@ -49,14 +49,22 @@ def f16_bytes(t: torch.Tensor) -> bytes:
 VMAX = 1.0  # the overview's shared scale: 255 = an attention weight of 1 (no variant's weights exceed it)
 
 
-def u8_thumbnails(att: torch.Tensor, side: int) -> tuple[bytes, list[float]]:
-    """L×H×m×m → L×H×t×t uint8 (t = min(side, m)) on ONE scale for every head: each block's max (max pooling, so a
-    sharp head keeps its peaks and a diffuse one stays pale), 255 = VMAX. Also each head's max, for the per-head
-    colour scale."""
+def pooled_thumbnails(att: torch.Tensor, side: int) -> torch.Tensor:
+    """L×H×m×m → (L·H)×(t·t) float (t = min(side, m)): each block's max (max pooling, so a sharp head keeps its
+    peaks and a diffuse one stays pale)."""
     layers, heads, m, _ = att.shape
     t = min(side, m)
-    pooled = F.adaptive_max_pool2d(att.reshape(layers * heads, 1, m, m).float(), t).reshape(layers * heads, t * t)
-    q = torch.round(pooled.clamp(0, VMAX) / VMAX * 255).to(torch.uint8)
+    return F.adaptive_max_pool2d(att.reshape(layers * heads, 1, m, m).float(), t).reshape(layers * heads, t * t)
+
+
+def u8_thumbnails(att: torch.Tensor, side: int, vmax: float = VMAX) -> tuple[bytes, list[float]]:
+    """L×H×m×m → L×H×t×t uint8 (t = min(side, m)) on ONE scale for every head, max-pooled, 255 = ``vmax``. Also each
+    head's max, for the per-head colour scale."""
+    return quantised_thumbnails(pooled_thumbnails(att, side), vmax)
+
+
+def quantised_thumbnails(pooled: torch.Tensor, vmax: float) -> tuple[bytes, list[float]]:
+    q = torch.round(pooled.clamp(0, vmax) / vmax * 255).to(torch.uint8)
     return q.numpy().tobytes(), [float(x) for x in pooled.amax(dim=1)]
 
 
@@ -86,21 +94,27 @@ def steps_for(rows: int, cols: int) -> tuple[int, int]:
 
 
 def _layer_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-    variant = check_variant(str(req.get("variant")))
+    variant = variants.check(str(req.get("variant")))
     layer = check_index("layer", req.get("layer"), a.trace.sizes["L"])
-    att = a.attentions.layer(variant, layer)  # this layer only
+    att = variants.layer(a, variant, layer)  # this layer only: H×m×m, or 1×n×n for a per-layer view
     head = {"what": "layer", "variant": variant, "layer": layer, "dtype": "float16", "shape": list(att.shape)}
     return head, [f16_bytes(att)]
 
 
 def _overview_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-    variant = check_variant(str(req.get("variant")))
-    layers, heads = a.trace.sizes["L"], a.trace.sizes["H"]
-    # layer by layer: one layer's attention at a time, all on the one shared scale
-    parts = [u8_thumbnails(a.attentions.layer(variant, layer)[None], THUMB) for layer in range(layers)]
-    t = min(THUMB, len(a.attentions.labels(variant)))
+    variant = variants.check(str(req.get("variant")))
+    layers = a.trace.sizes["L"]
+    # layer by layer: one layer's matrices at a time (pooled to t×t), then all on the one shared scale: 1, or the
+    # largest value of every layer for a view in the units of the hidden states (the norms)
+    pooled = [pooled_thumbnails(variants.layer(a, variant, layer)[None], THUMB) for layer in range(layers)]
+    heads = pooled[0].shape[0]  # H, or 1 for a per-layer view
+    vmax = VMAX
+    if variants.WIDGET_VARIANTS[variant].scale == "max":
+        vmax = max((float(p.max()) for p in pooled), default=0.0) or 1.0
+    parts = [quantised_thumbnails(p, vmax) for p in pooled]
+    t = min(THUMB, len(variants.labels(a, variant)))
     return {"what": "overview", "variant": variant, "dtype": "uint8", "shape": [layers, heads, t, t],
-            "vmax": VMAX, "head_max": [x for _, head_max in parts for x in head_max]}, [b"".join(d for d, _ in parts)]
+            "vmax": vmax, "head_max": [x for _, head_max in parts for x in head_max]}, [b"".join(d for d, _ in parts)]
 
 
 def colour_range(name: str, t: torch.Tensor) -> tuple[str, float, float]:

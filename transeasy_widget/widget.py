@@ -28,14 +28,20 @@ def _bundle(name: str) -> Path:
 
 
 def first_paint(a: Any, layer: int, variant: str) -> dict[str, Any]:
-    """A pack (pack.py) with the overview of ``variant`` and the raw attention of ``layer`` (any variant of it
-    derives from that, and so does the selfattn_attention stage of that layer)."""
-    from .export import attention_pack, attention_stage
+    """A pack (pack.py) with the overview of ``variant`` and the raw attention of ``layer`` (any attention variant of
+    it derives from that, and so does the selfattn_attention stage of that layer); for a contribution view, that
+    view's layer and overview too (or nothing of it where the analysis refuses it: the kernel then says why)."""
+    from .export import attention_pack, attention_stage, contributions_pack
     from .pack import Pack
+    from .variants import is_contribution
 
     pack = Pack()
     manifest: dict[str, Any] = {"version": 1, "n_layers": a.trace.sizes["L"], "n_heads": a.trace.sizes["H"]}
-    manifest["attention"] = attention_pack(a, pack, [layer], [variant])
+    contribution = is_contribution(variant)
+    manifest["attention"] = attention_pack(a, pack, [layer], [] if contribution else [variant])
+    if contribution:
+        manifest["contributions"] = contributions_pack(a, pack, [layer], [variant], page=False)
+        manifest["contributions"]["unavailable"] = {}  # the kernel answers those, with its message
     manifest["attention_stage"] = attention_stage(a)
     manifest["chunks"] = pack.spans
     return {"manifest": manifest, "data": pack.text()}
@@ -43,15 +49,15 @@ def first_paint(a: Any, layer: int, variant: str) -> dict[str, Any]:
 
 def widget_meta(a: Any) -> dict[str, Any]:
     """Everything the front end needs before any tensor: sizes, labels of every variant, the stage registry."""
-    sizes, att = a.trace.sizes, a.attentions
+    from . import variants
+
+    sizes = a.trace.sizes
     return {
         "model_name": a.model_name, "family": a.family,
         "n_layers": sizes["L"], "n_heads": sizes["H"], "n_tokens": sizes["n"],
         "tokens": a.tokens, "segments": list(a.encoding.segment_ids), "special": list(a.encoding.special),
-        # the special-token flag of every row: only raw keeps special tokens (the other variants drop them)
-        "variants": {v: {"labels": att.labels(v), "segments": att.segments(v),
-                         "special": list(a.encoding.special) if v == "raw" else [False] * len(att.labels(v))}
-                     for v in att.VARIANTS},
+        # every variant's rows (raw and the contribution views keep the special tokens) and how to show it
+        "variants": variants.meta(a),
         "thumb": THUMB,
         "stages": [{"name": s.name, "group": s.group, "dims": list(s.dims), "shape": list(a.trace.shape(s.name)),
                     "formula": s.formula, "meaning": s.meaning, "kind": s.kind, "per_layer": s.per_layer,

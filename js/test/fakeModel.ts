@@ -131,6 +131,8 @@ export interface MetaOptions {
   stages?: Array<Record<string, unknown>>;
   /** The diagram's steps (Python: stages.diagram_steps); default: one step per stage, in order. */
   steps?: Array<Record<string, unknown>>;
+  /** Add two contribution views as Python's meta has them: "norm" (per head, 0 … layer max) and "alti" (per layer). */
+  contributions?: boolean;
 }
 
 /** A meta trait like Python's: raw = tokens, nosep drops the first and last, reduced = the same pieces as words. */
@@ -159,6 +161,14 @@ export function makeMeta(opts: MetaOptions = {}): Record<string, unknown> {
       nosep_linscale: variant(inner, innerSeg),
       nosep_softmax_scale: variant(inner, innerSeg),
       reduced: variant(inner, innerSeg),
+      ...(opts.contributions
+        ? {
+            norm: { ...variant(tokens, segments, tokens.map((t) => /^\[.*\]$/.test(t))), group: "contributions",
+                    per_head: true, scale: "max", title: "‖αf(x)‖ per head", quantity: "‖α f(x)‖, 0 … layer max" },
+            alti: { ...variant(tokens, segments, tokens.map((t) => /^\[.*\]$/.test(t))), group: "contributions",
+                    per_head: false, scale: "unit", title: "ALTI", quantity: "ALTI contribution, 0 … 1" },
+          }
+        : {}),
     },
     thumb: 24,
     stages: opts.stages ?? [],
@@ -184,21 +194,28 @@ export function syntheticAttention(heads: number, m: number, layer = 0): Float32
 export function responderFor(meta: Record<string, unknown>): Responder {
   const L = meta.n_layers as number;
   const H = meta.n_heads as number;
-  const variants = meta.variants as Record<string, { labels: string[] }>;
+  const variants = meta.variants as Record<string, { labels: string[]; per_head?: boolean; scale?: string }>;
+  // a per-layer view has one matrix per layer; a "max"-scale view (the norms) has values beyond 1: × 5
+  const headsOf = (v: string) => (variants[v]!.per_head === false ? 1 : H);
+  const gainOf = (v: string) => (variants[v]!.scale === "max" ? 5 : 1);
   return (req) => {
     if (req.what === "layer") {
-      const m = variants[req.variant as string]!.labels.length;
+      const v = req.variant as string;
+      const m = variants[v]!.labels.length;
+      const values = syntheticAttention(headsOf(v), m, req.layer as number).map((x) => x * gainOf(v));
       return {
-        content: { what: "layer", variant: req.variant, layer: req.layer, dtype: "float16", shape: [H, m, m] },
-        buffers: [halfBuffer(syntheticAttention(H, m, req.layer as number))],
+        content: { what: "layer", variant: req.variant, layer: req.layer, dtype: "float16", shape: [headsOf(v), m, m] },
+        buffers: [halfBuffer(values)],
       };
     }
     if (req.what === "overview") {
-      const m = variants[req.variant as string]!.labels.length;
+      const v = req.variant as string;
+      const m = variants[v]!.labels.length;
       const t = Math.min(24, m);
-      const data = new Uint8Array(L * H * t * t).map((_, i) => (i * 37) % 256);
+      const hv = headsOf(v);
+      const data = new Uint8Array(L * hv * t * t).map((_, i) => (i * 37) % 256);
       return {
-        content: { what: "overview", variant: req.variant, dtype: "uint8", shape: [L, H, t, t], vmax: 1, head_max: new Array(L * H).fill(0.6) },
+        content: { what: "overview", variant: req.variant, dtype: "uint8", shape: [L, hv, t, t], vmax: gainOf(v), head_max: new Array(L * hv).fill(0.6 * gainOf(v)) },
         buffers: [data.buffer],
       };
     }
