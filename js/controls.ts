@@ -1,5 +1,6 @@
 // The control bar: layer, head and variant selectors, the arcs all-heads switch, and a status line.
 
+import { headOption, variantTitle } from "./causal";
 import { Disposer, clear, h } from "./dom";
 import { VARIANT_TITLES, variantKeys } from "./meta";
 import type { Changed } from "./store";
@@ -42,7 +43,7 @@ export function mountControls(ctx: ViewContext): View {
   // the panels: the default view keeps the row view and the stage viewer closed
   const toggles = h("div", "tw-toggles");
   const toggle = new Map<string, HTMLInputElement>();
-  for (const [panel, text] of [["overview", "heads"], ["heatmap", "heatmap"], ["arcs", "arcs"], ["row", "row view"], ["stages", "stages"]] as const) {
+  for (const [panel, text] of [["overview", "heads"], ["heatmap", "heatmap"], ["arcs", "arcs"], ["row", "row view"], ["lens", "logit lens"], ["stages", "stages"]] as const) {
     const box = h("input");
     box.type = "checkbox";
     box.dataset.panel = panel;
@@ -71,16 +72,19 @@ export function mountControls(ctx: ViewContext): View {
   const rebuild = () => {
     const meta = store.meta;
     fillNumbered(layer, meta.n_layers, (i) => `L${i}`);
-    fillNumbered(head, meta.n_heads, (i) => `H${i}`);
+    fillNumbered(head, meta.n_heads, (i) => headOption(meta, i));
     clear(variant);
     for (const key of variantKeys(meta)) {
-      const option = h("option", undefined, VARIANT_TITLES[key] ?? key);
+      const option = h("option", undefined, variantTitle(meta, key, VARIANT_TITLES[key] ?? key));
       option.value = key;
       option.dataset.variant = key;
       variant.appendChild(option);
     }
     modelName.textContent = meta.model_name || "(no model yet)";
     sizes.textContent = ` · ${meta.n_tokens} tokens · ${meta.n_layers} layers × ${meta.n_heads} heads`;
+    // the lens panel's switch where the model has a head to read hidden states through
+    const lensToggle = toggle.get("lens")?.closest("label");
+    if (lensToggle) lensToggle.hidden = !meta.lens;
   };
 
   const reflect = () => {

@@ -7,6 +7,7 @@ import { mountArcs } from "./arcs";
 import { mountControls } from "./controls";
 import { Disposer, Tooltip, h } from "./dom";
 import { mountHeatmap } from "./heatmap";
+import { mountLens } from "./lens";
 import { keyHandler, keyShield } from "./keyboard";
 import { mainLayout } from "./layout";
 import { mountOverview } from "./overview";
@@ -72,7 +73,8 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const arcs = mountArcs(ctx);
   const row = mountRowView(ctx);
   const stages = mountStages(ctx);
-  views.push(controls, overview, heatmap, arcs, row, stages);
+  const lens = mountLens(ctx);
+  views.push(controls, overview, heatmap, arcs, row, lens, stages);
   // overview and heatmap side by side (the overview above where too narrow), arcs and the row view under them,
   // the stage viewer at full width at the bottom
   const main = h("div", "tw-main");
@@ -82,6 +84,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   root.insertBefore(controls.el, tooltip.el);
   root.insertBefore(main, tooltip.el);
   root.insertBefore(lower, tooltip.el);
+  root.insertBefore(lens.el, tooltip.el);
   root.insertBefore(stages.el, tooltip.el);
 
   /** Sizes the maps to the width the notebook gives the widget (a cell, or half of one in an HBox). */

@@ -43,26 +43,36 @@ def first_paint(a: Any, layer: int, variant: str) -> dict[str, Any]:
 
 def widget_meta(a: Any) -> dict[str, Any]:
     """Everything the front end needs before any tensor: sizes, labels of every variant, the stage registry."""
+    from .causal import causal_meta, word_pieces
+
     sizes, att = a.trace.sizes, a.attentions
+    variants: dict[str, dict[str, Any]] = {
+        v: {"labels": att.labels(v), "segments": att.segments(v),
+            "special": list(a.encoding.special) if v == "raw" else [False] * len(att.labels(v))}
+        for v in att.VARIANTS}
+    # the raw positions [first, last] of each word's pieces: where a word row sits under the causal mask, and
+    # which word a lens column belongs to
+    variants["reduced"]["pieces"] = word_pieces(a)
     return {
         "model_name": a.model_name, "family": a.family,
         "n_layers": sizes["L"], "n_heads": sizes["H"], "n_tokens": sizes["n"],
         "tokens": a.tokens, "segments": list(a.encoding.segment_ids), "special": list(a.encoding.special),
         # the special-token flag of every row: only raw keeps special tokens (the other variants drop them)
-        "variants": {v: {"labels": att.labels(v), "segments": att.segments(v),
-                         "special": list(a.encoding.special) if v == "raw" else [False] * len(att.labels(v))}
-                     for v in att.VARIANTS},
+        "variants": variants,
         "thumb": THUMB,
         "stages": [{"name": s.name, "group": s.group, "dims": list(s.dims), "shape": list(a.trace.shape(s.name)),
                     "formula": s.formula, "meaning": s.meaning, "kind": s.kind, "per_layer": s.per_layer,
                     "per_head": s.per_head} for s in a.trace.stages],
         "steps": diagram_steps({s.name for s in a.trace.stages}),
+        **causal_meta(a),  # causal (the mask's windows) or None, kv_heads or None, lens or None
     }
 
 
 # The panels a widget can show; the default view keeps the stage viewer and the row view closed (they open from
-# the control bar, or with ``a.widget(panels=[...])``).
-PANELS = ("overview", "heatmap", "arcs", "row", "stages")
+# the control bar, or with ``a.widget(panels=[...])``). The logit lens shows by default where the model has an
+# output head to read hidden states through (a causal LM's unembedding, a …ForMaskedLM's MLM head): there it is
+# the model's own prediction, the first thing a person asks of a decoder; elsewhere it could only say "no head".
+PANELS = ("overview", "heatmap", "arcs", "row", "lens", "stages")
 DEFAULT_PANELS = ["overview", "heatmap", "arcs"]
 # How attention maps are coloured: "fixed" 0 … 1 for every head (comparable across heads), or "head": 0 … that
 # head's largest weight (shows the pattern of a diffuse head, but a dark cell means different values in two heads).
@@ -90,7 +100,7 @@ class AttentionWidget(anywidget.AnyWidget):
     variant = traitlets.Unicode("raw").tag(sync=True)
     arcs_all_heads = traitlets.Bool(False).tag(sync=True)
     stage = traitlets.Unicode("selfattn_attention").tag(sync=True)
-    panels = traitlets.List(traitlets.Unicode(), default_value=DEFAULT_PANELS).tag(sync=True)
+    panels = traitlets.List(traitlets.Unicode()).tag(sync=True)  # default: DEFAULT_PANELS, and the lens (above)
     color_scale = traitlets.Unicode("fixed").tag(sync=True)
     # Python → browser only: read-only here, and refused from the front end (set_state)
     meta = traitlets.Dict(read_only=True).tag(sync=True)
@@ -111,6 +121,10 @@ class AttentionWidget(anywidget.AnyWidget):
     @traitlets.default("meta")
     def _meta(self) -> dict[str, Any]:
         return widget_meta(self._analysis)
+
+    @traitlets.default("panels")
+    def _panels_default(self) -> list[str]:
+        return DEFAULT_PANELS + (["lens"] if self.meta.get("lens") else [])
 
     @traitlets.default("_first_paint")
     def _first_paint_default(self) -> dict[str, Any]:
