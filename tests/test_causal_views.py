@@ -56,6 +56,16 @@ def test_meta_says_causal_windows_kv_heads_and_lens(mistral, tok):
     assert g["causal"] == {"windows": [None, None, None]} and g["kv_heads"] is None and g["lens"]["kind"] == "next token"
 
 
+def test_the_lens_shows_by_default_up_to_lens_auto_tokens(tok, monkeypatch):
+    from transeasy_widget import widget
+
+    a = tw.analyze(TEXT, model=gpt2(len(tok)), tokenizer=tok)
+    monkeypatch.setattr(widget, "LENS_AUTO_TOKENS", len(a.tokens) - 1)  # a longer input: opened from the control bar
+    assert widget.AttentionWidget(a).panels == ["overview", "heatmap", "arcs"]
+    monkeypatch.setattr(widget, "LENS_AUTO_TOKENS", len(a.tokens))
+    assert widget.AttentionWidget(a).panels == ["overview", "heatmap", "arcs", "lens"]
+
+
 def test_encoders_are_not_causal_and_show_no_lens_without_a_head(word_tokenizer):
     from tests.conftest import random_bert
 
@@ -239,3 +249,25 @@ def test_word_merge_on_smollm2s_own_tokenizer():
     assert al.labels == WORDS_TEXT.split() and len(enc["input_ids"]) == e.n
     for word in al.words:
         assert tk.convert_tokens_to_string([e.tokens[p] for p in word.pieces]).strip() == word.text
+
+
+def test_an_mlm_encoder_shows_its_mask_predictions_in_the_lens_panel():
+    """BertForMaskedLM: meta offers the lens ("token": the token at each position, through the MLM head); the
+    reply's last row is the model's own prediction at the [MASK]."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from tests.conftest import wordpiece_tokenizer
+
+    wp = wordpiece_tokenizer()
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(wp), hidden_size=18, num_hidden_layers=2, num_attention_heads=3,
+                                       intermediate_size=23, attn_implementation="eager")).eval()
+    a = tw.analyze("the cat sat on the [MASK] .", model=model, tokenizer=wp)
+    w = a.widget()
+    assert w.meta["lens"]["kind"] == "token" and w.meta["causal"] is None and "lens" in w.panels
+    content, buffers = answer(a, {"type": "request", "id": 1, "what": "lens", "k": 1})
+    ids = np.frombuffer(buffers[0], "<u4").reshape(content["shape"])
+    mask = a.tokens.index("[MASK]")
+    with torch.no_grad():
+        own = model(input_ids=torch.tensor([a.encoding.ids])).logits[0, mask].argmax()
+    assert content["vocab"][ids[-1, mask, 0]] == wp.convert_ids_to_tokens(int(own))

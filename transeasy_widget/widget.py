@@ -70,10 +70,13 @@ def widget_meta(a: Any) -> dict[str, Any]:
 
 # The panels a widget can show; the default view keeps the stage viewer and the row view closed (they open from
 # the control bar, or with ``a.widget(panels=[...])``). The logit lens shows by default where the model has an
-# output head to read hidden states through (a causal LM's unembedding, a …ForMaskedLM's MLM head): there it is
-# the model's own prediction, the first thing a person asks of a decoder; elsewhere it could only say "no head".
+# output head to read hidden states through (a causal LM's unembedding, a …ForMaskedLM's MLM head) and the input
+# is at most LENS_AUTO_TOKENS long: there it is the model's own prediction, the first thing a person asks of a
+# decoder, computed in a few seconds (every hidden state × the vocabulary: about 5 s for SmolLM2 at 128 tokens on
+# two cores); a longer input opens it from the control bar, and a model without a head could only say "no head".
 PANELS = ("overview", "heatmap", "arcs", "row", "lens", "stages")
 DEFAULT_PANELS = ["overview", "heatmap", "arcs"]
+LENS_AUTO_TOKENS = 128
 # How attention maps are coloured: "fixed" 0 … 1 for every head (comparable across heads), or "head": 0 … that
 # head's largest weight (shows the pattern of a diffuse head, but a dark cell means different values in two heads).
 COLOR_SCALES = ("fixed", "head")
@@ -124,7 +127,8 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @traitlets.default("panels")
     def _panels_default(self) -> list[str]:
-        return DEFAULT_PANELS + (["lens"] if self.meta.get("lens") else [])
+        shown = self.meta.get("lens") is not None and self.meta["n_tokens"] <= LENS_AUTO_TOKENS
+        return DEFAULT_PANELS + (["lens"] if shown else [])
 
     @traitlets.default("_first_paint")
     def _first_paint_default(self) -> dict[str, Any]:
