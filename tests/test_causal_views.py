@@ -271,3 +271,29 @@ def test_an_mlm_encoder_shows_its_mask_predictions_in_the_lens_panel():
     with torch.no_grad():
         own = model(input_ids=torch.tensor([a.encoding.ids])).logits[0, mask].argmax()
     assert content["vocab"][ids[-1, mask, 0]] == wp.convert_ids_to_tokens(int(own))
+
+
+# ------------------------------------------------------------------------------------------ the capture's buffers
+
+
+def test_the_capture_reuses_one_layers_score_buffers_for_the_next_and_stays_bit_identical(tok):
+    """Decoder.hiddens keeps only X_{l+1}: its score tensors (qkt, scaled, masked, attention) are one set of buffers
+    for every layer (a fresh process then maps them once, not once per layer); the layer outputs are bit for bit
+    those of the layer computed alone, as the trace recomputes it on demand."""
+    from transeasy_widget.trace.decoder import Workspace, layer_stages
+
+    a = tw.analyze(TEXT, model=llama_like("mistral", len(tok), sliding_window=4), tokenizer=tok)
+    decoder, x = a.trace._layers, a.trace.manual_hiddens
+    work = Workspace()
+    pointers = []
+    for layer, p in enumerate(decoder.parts):
+        with torch.no_grad():  # as the capture runs it (out= buffers take no autograd)
+            stages = layer_stages(p, x[layer], decoder.rope, decoder.masks[layer], work)
+        pointers.append([stages[name].data_ptr() for name in ("selfattn_qkt_hidden", "selfattn_qkt_scale_hidden",
+                                                             "selfattn_qkt_scale_masked_hidden", "selfattn_attention")])
+        alone = decoder.layer(layer, x[layer])
+        for name, value in alone.items():
+            assert torch.equal(stages[name], value), (layer, name)
+        assert torch.equal(stages["addnorm2_add_hidden"], x[layer + 1])
+    assert all(p == pointers[0] for p in pointers) and len(set(pointers[0])) == 4
+    assert torch.equal(decoder.hiddens(x[0]), x)

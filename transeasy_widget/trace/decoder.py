@@ -137,10 +137,36 @@ def _heads(rows: Tensor, dh: int) -> Tensor:
     return rows.view(rows.shape[0], -1, dh).transpose(0, 1)
 
 
+class Workspace:
+    """The score tensors (heads × n × n) of a pass that keeps only each layer's output (``Decoder.hiddens``), reused
+    from one layer to the next. Freed each layer instead, they went back to the system and were faulted in again
+    by the next layer: about 470,000 page faults per SmolLM2 pass at 512 tokens, where the model's own pass, which
+    keeps its attentions, takes 190,000 on its first call and 33,000 after (benchmarks/decoders.py, cold)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Tensor] = {}
+
+    def __call__(self, name: str, like: Tensor, shape: tuple[int, ...]) -> Tensor:
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype or buffer.device != like.device:
+            buffer = self._buffers[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buffer
+
+
+def _out(work: Workspace | None, name: str, like: Tensor, shape: tuple[int, ...]) -> Tensor | None:
+    return None if work is None else work(name, like, shape)
+
+
+def softmax(x: Tensor, out: Tensor | None = None) -> Tensor:
+    """torch.softmax over the last axis (the same kernel: aten._softmax), into ``out`` where given."""
+    return torch.softmax(x, -1) if out is None else torch.ops.aten._softmax.out(x, -1, False, out=out)
+
+
 def attention_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None,
-                     mask: Tensor) -> dict[str, Tensor]:
+                     mask: Tensor, work: Workspace | None = None) -> dict[str, Tensor]:
     """The first part of one decoder layer from its input x = X_l (n×d): the norm, Q, K, V (normalised and
-    rotated where the family does), the scores, the mask and the attention weights, by registry name."""
+    rotated where the family does), the scores, the mask and the attention weights, by registry name.
+    ``work``: buffers for the score tensors, for a pass that drops them after the layer (``Decoder.hiddens``)."""
     heads, dh = p.heads, p.head_dim
     s: dict[str, Tensor] = {}
     h, s["selfattn_norm_scale"] = normalize(x, p.norm1)
@@ -160,10 +186,11 @@ def attention_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor
         k = s["selfattn_key_rot_hidden"] = rotate(k, cos, sin)
     # grouped-query attention: each query head reads its key/value head (repeat_kv)
     k_read = k.index_select(0, kv_heads_of(heads, p.kv_heads).to(x.device)) if p.group > 1 else k
-    qkt = torch.matmul(q, k_read.transpose(1, 2))
-    scaled = torch.mul(qkt, p.scaling)
-    masked = torch.where(mask, scaled, scaled.new_tensor(float("-inf")))
-    attention = torch.softmax(masked, -1)
+    square = (heads, x.shape[0], x.shape[0])
+    qkt = torch.matmul(q, k_read.transpose(1, 2), out=_out(work, "qkt", q, square))
+    scaled = torch.mul(qkt, p.scaling, out=_out(work, "scaled", q, square))
+    masked = torch.where(mask, scaled, scaled.new_tensor(float("-inf")), out=_out(work, "masked", q, square))
+    attention = softmax(masked, out=_out(work, "attention", q, square))
     s.update(selfattn_qkt_hidden=qkt, selfattn_qkt_scale_hidden=scaled, selfattn_qkt_scale_masked_hidden=masked,
              selfattn_qkt_scale_soft_hidden=attention, selfattn_attention=attention)
     return s
@@ -198,13 +225,13 @@ def rest_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor]) -> 
 
 
 def layer_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None,
-                 mask: Tensor) -> dict[str, Tensor]:
+                 mask: Tensor, work: Workspace | None = None) -> dict[str, Tensor]:
     """Every stage of one decoder layer from its input x = X_l (n×d), by registry name (no layer axis).
 
     ``rope``: the (cos, sin) tables (n×dh) of the Llama family, None for GPT-2; ``mask``: n×n, True where a
     query may attend. X_{l+1} is ``addnorm2_add_hidden``.
     """
-    attn = attention_stages(p, x, rope, mask)
+    attn = attention_stages(p, x, rope, mask, work)
     return {**attn, **rest_stages(p, x, attn)}
 
 
@@ -274,9 +301,10 @@ class Decoder:
         """X_0 … X_L ((L+1)×n×d): one pass through the layers, keeping only each layer's output."""
         out = torch.empty(len(self.parts) + 1, *x0.shape, dtype=x0.dtype, device=x0.device)
         out[0] = x0
+        work = Workspace()  # only X_{l+1} is kept: the score tensors of one layer serve the next
         with torch.no_grad():
-            for layer in range(len(self.parts)):
-                out[layer + 1] = self.layer(layer, out[layer])[self.OUTPUT]
+            for layer, p in enumerate(self.parts):
+                out[layer + 1] = layer_stages(p, out[layer], self.rope, self.masks[layer], work)[self.OUTPUT]
         return out
 
     def layer(self, layer: int, x: Tensor) -> dict[str, Tensor]:
