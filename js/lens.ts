@@ -129,7 +129,27 @@ export function mountLens(ctx: ViewContext): View {
     marked = { row, pos: pos < lens.n ? pos : -1 };
     el.dataset.row = String(marked.row);
     el.dataset.pos = String(marked.pos);
-    if (pos >= 0) colHeads[pos]?.scrollIntoView?.({ block: "nearest", inline: "nearest" });
+    reveal(row, marked.pos);
+  };
+
+  /** Scrolls the grid itself (never the page) so that the marked cell shows beside the sticky headers. */
+  const reveal = (row: number, pos: number) => {
+    const cell = cells[Math.max(0, row)]?.[Math.max(0, pos)];
+    if (!cell || (row < 0 && pos < 0)) return;
+    const stickyLeft = rowHeads[0]?.offsetWidth ?? 0;
+    const stickyTop = colHeads[0]?.offsetHeight ?? 0;
+    if (pos >= 0) {
+      const left = cell.offsetLeft - stickyLeft;
+      const right = cell.offsetLeft + cell.offsetWidth;
+      if (left < scroller.scrollLeft) scroller.scrollLeft = left;
+      else if (right > scroller.scrollLeft + scroller.clientWidth) scroller.scrollLeft = right - scroller.clientWidth;
+    }
+    if (row >= 0) {
+      const top = cell.offsetTop - stickyTop;
+      const bottom = cell.offsetTop + cell.offsetHeight;
+      if (top < scroller.scrollTop) scroller.scrollTop = top;
+      else if (bottom > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = bottom - scroller.clientHeight;
+    }
   };
 
   const load = () => {
