@@ -1,5 +1,6 @@
 // The arcs view: attending tokens (left) joined to attended tokens (right), opacity = weight, drawn on a canvas.
 
+import { SEEN, maskOf, seenPairs } from "./causal";
 import { halfTableF32 } from "./codec";
 import { colorBar } from "./colorbar";
 import { cssColor, headColor, lutIndex, type RGB } from "./colors";
@@ -135,6 +136,8 @@ export function mountArcs(ctx: ViewContext): ArcsView {
     const threshold = only >= 0 ? 0.002 : arcThreshold(m);
     const x0 = geom.labelWidth + 6;
     const x1 = WIDTH - geom.labelWidth - 6;
+    // a causal model's masked cells draw no line (a variant that rescales rows may give them a weight)
+    const mask = maskOf(store.meta, variant, layer, m);
     const heads = all ? Array.from({ length: data.heads }, (_, i) => i).filter((i) => !hiddenHeads.has(i)) : [head];
     const ramp = palette.sequentialRGBA;
     let lines = 0;
@@ -147,6 +150,10 @@ export function mountArcs(ctx: ViewContext): ArcsView {
       // the heatmap's colour rule: value w drawn at w / hi (hi = 1 or the layer's max, or the head's max)
       const [, hi] = rangeOf(hd);
       const arcs = arcBuckets(data.bits, hd * m * m, m, table, threshold, first, last, only, BUCKETS, hi);
+      if (mask) {
+        arcs.pairs = arcs.pairs.map((pairs) => seenPairs(pairs, mask, m));
+        arcs.count = arcs.pairs.reduce((n, pairs) => n + pairs.length / 2, 0);
+      }
       lines += arcs.count;
       arcs.pairs.forEach((pairs, b) => {
         if (pairs.length === 0) return;
@@ -248,7 +255,9 @@ export function mountArcs(ctx: ViewContext): ArcsView {
     const base = head * m * m;
     let best = -1;
     let bestW = Number.NEGATIVE_INFINITY;
+    const mask = maskOf(store.meta, variant, layer, m);
     for (let k = 0; k < m; k++) {
+      if (mask && mask[left ? row * m + k : k * m + row] !== SEEN) continue;
       const w = table[data.bits[left ? base + row * m + k : base + k * m + row]!]!;
       if (w > bestW) {
         bestW = w;

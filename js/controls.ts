@@ -1,5 +1,6 @@
 // The control bar: layer, head and variant selectors, the arcs all-heads switch, and a status line.
 
+import { headOption, variantTitle } from "./causal";
 import { Disposer, clear, h } from "./dom";
 import { variantGroups, variantInfo } from "./meta";
 import type { Changed } from "./store";
@@ -44,7 +45,7 @@ export function mountControls(ctx: ViewContext): View {
   // the panels: the default view keeps the row view and the stage viewer closed
   const toggles = h("div", "tw-toggles");
   const toggle = new Map<string, HTMLInputElement>();
-  for (const [panel, text] of [["overview", "heads"], ["heatmap", "heatmap"], ["arcs", "arcs"], ["row", "row view"], ["stages", "stages"], ["ablation", "ablation"]] as const) {
+  for (const [panel, text] of [["overview", "heads"], ["heatmap", "heatmap"], ["arcs", "arcs"], ["row", "row view"], ["lens", "logit lens"], ["stages", "stages"], ["ablation", "ablation"]] as const) {
     const box = h("input");
     box.type = "checkbox";
     box.dataset.panel = panel;
@@ -75,7 +76,7 @@ export function mountControls(ctx: ViewContext): View {
     const meta = store.meta;
     fillNumbered(layer, meta.n_layers, (i) => `L${i}`);
     perLayer.remove();
-    fillNumbered(head, meta.n_heads, (i) => `H${i}`);
+    fillNumbered(head, meta.n_heads, (i) => headOption(meta, i));
     clear(variant);
     // grouped, so that eleven entries stay short: "attention" (the weights) and "contributions" (norm, ALTI, ...)
     const groups = variantGroups(meta);
@@ -87,7 +88,7 @@ export function mountControls(ctx: ViewContext): View {
       }
       for (const key of keys) {
         const info = variantInfo(meta, key);
-        const option = h("option", undefined, info.title);
+        const option = h("option", undefined, variantTitle(meta, key, info.title));
         option.value = key;
         option.dataset.variant = key;
         option.title = info.quantity;
@@ -96,6 +97,9 @@ export function mountControls(ctx: ViewContext): View {
     }
     modelName.textContent = meta.model_name || "(no model yet)";
     sizes.textContent = ` · ${meta.n_tokens} tokens · ${meta.n_layers} layers × ${meta.n_heads} heads`;
+    // the lens panel's switch where the model has a head to read hidden states through
+    const lensToggle = toggle.get("lens")?.closest("label");
+    if (lensToggle) lensToggle.hidden = !meta.lens;
   };
 
   const reflect = () => {

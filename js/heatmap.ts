@@ -1,5 +1,6 @@
 // The heatmap view: the selected head's m×m attention drawn through ImageData, labelled axes, hover tooltip.
 
+import { MASK_TEXT, SEEN, maskOf, maskedColour, paintMask } from "./causal";
 import { halfTableF32 } from "./codec";
 import type { LayerData } from "./client";
 import { colorBar } from "./colorbar";
@@ -163,6 +164,9 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
       : mapRange(info.scale, store.selection.color_scale, maxOfHalf(data.bits, offset, m * m, table), layerMax);
     const lut = data.signed ? theme.palette.diverging : theme.palette.sequential;
     fillFromHalf(image32!, data.bits, offset, m * m, table, lut, range[0], range[1]);
+    // a causal model's masked cells are not values of 0: they are grey, off the colour ramp
+    const mask = maskOf(store.meta, variant, layer, m);
+    if (mask) paintMask(image32!, mask, maskedColour(theme.palette));
     g.putImageData(image, 0, 0);
     const t1 = performance.now();
     shown = data;
@@ -204,8 +208,10 @@ export function mountHeatmap(ctx: ViewContext): HeatmapView {
     const { labels } = store.variant;
     const data = shown && shown === client.peekLayer(store.selection.variant, store.selection.layer) ? shown : null;
     const value = data ? halfTableF32()[data.bits[store.shownHead * m * m + cell.row * m + cell.col]!]! : Number.NaN;
+    const masked = maskOf(store.meta, store.selection.variant, store.selection.layer, m)?.[cell.row * m + cell.col] ?? SEEN;
     tooltip.show(
-      `${labels[cell.row] ?? cell.row} → ${labels[cell.col] ?? cell.col}: ${data ? formatValue(value) : "…"}`,
+      `${labels[cell.row] ?? cell.row} → ${labels[cell.col] ?? cell.col}: ${
+        masked !== SEEN ? MASK_TEXT[masked] : data ? formatValue(value) : "…"}`,
       event.clientX,
       event.clientY,
     );

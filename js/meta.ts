@@ -1,5 +1,6 @@
 // Reading the `meta` trait defensively: every field gets a sane default, so a partial meta never crashes a view.
 
+import { readCausal, readKvHeads, readLens, readPieces } from "./causal";
 import { type Meta, type StageInfo, type StepInfo, VARIANTS, type VariantInfo } from "./types";
 
 function num(v: unknown, fallback: number): number {
@@ -68,7 +69,10 @@ export function readMeta(raw: unknown): Meta {
       scale: v.scale === "max" ? "max" : "unit",
       title: str(v.title, VARIANT_TITLES[key] ?? key),
       quantity: str(v.quantity, ATTENTION_QUANTITY),
+      through_layers: v.through_layers === true,
     };
+    const pieces = readPieces(v.pieces, labels.length);
+    if (pieces) variants[key]!.pieces = pieces;
   }
   return {
     model_name: str(o.model_name),
@@ -83,6 +87,9 @@ export function readMeta(raw: unknown): Meta {
     thumb: num(o.thumb, 24),
     stages: Array.isArray(o.stages) ? o.stages.map(readStage).filter((s): s is StageInfo => s !== null) : [],
     steps: Array.isArray(o.steps) ? o.steps.map(readStep).filter((s): s is StepInfo => s !== null) : [],
+    causal: readCausal(o.causal),
+    kv_heads: readKvHeads(o.kv_heads, num(o.n_heads, 0)),
+    lens: readLens(o.lens),
   };
 }
 

@@ -1,6 +1,7 @@
 // The overview: every head of every layer as a thumbnail on one canvas, on ONE colour scale (the heatmap's); a click
 // selects layer and head. Thumbnails are sized to the space the layout gives (widget.ts → mainLayout).
 
+import { SEEN, maskOf, maskedColour, paintThumbMasks } from "./causal";
 import { colorBar } from "./colorbar";
 import type { OverviewData } from "./client";
 import { cssColor, packRGBA } from "./colors";
@@ -114,7 +115,13 @@ export function mountOverview(ctx: ViewContext): OverviewView {
     const [r, gr, b] = palette.background;
     // a thumbnail of t×t values drawn at `thumb` px: each pixel reads the value under it (nearest)
     const gain = data.headMax.map((mx) => (perHead && mx > 0 ? data!.vmax / mx : 1));
-    fillOverview(new Uint32Array(image.data.buffer), geom, data.data, data.thumb, palette.sequential, packRGBA(r, gr, b, 0), gain);
+    const out = new Uint32Array(image.data.buffer);
+    fillOverview(out, geom, data.data, data.thumb, palette.sequential, packRGBA(r, gr, b, 0), gain);
+    // a causal model's masked blocks in grey, as on the heatmap
+    const d = data;
+    const m = store.meta.variants[d.variant]?.labels.length ?? 0;
+    paintThumbMasks(out, geom.width, geom.layers, geom.heads, geom.thumb, geom.gap, d.thumb,
+                    (l) => maskOf(store.meta, d.variant, l, m, d.thumb), maskedColour(palette));
     g.putImageData(image, 0, 0);
   };
 
@@ -128,7 +135,9 @@ export function mountOverview(ctx: ViewContext): OverviewView {
     g.lineWidth = 1;
     const t = d.thumb;
     const buckets = 6;
+    const m = store.meta.variants[d.variant]?.labels.length ?? 0;
     for (let l = 0; l < geo.layers; l++) {
+      const mask = maskOf(store.meta, d.variant, l, m, t); // a causal model's masked blocks draw no arc
       for (let hd = 0; hd < geo.heads; hd++) {
         const [x0, y0] = thumbOrigin(geo, l, hd);
         const head = l * geo.heads + hd;
@@ -139,7 +148,7 @@ export function mountOverview(ctx: ViewContext): OverviewView {
         for (let i = 0; i < t; i++) {
           for (let j = 0; j < t; j++) {
             const w = Math.min(1, ((d.data[head * t * t + i * t + j] ?? 0) / 255) * gain);
-            if (w < 0.05) continue;
+            if (w < 0.05 || (mask && mask[i * t + j] !== SEEN)) continue;
             paths[Math.min(buckets - 1, Math.floor(w * buckets))]!.push(i, j);
           }
         }

@@ -71,6 +71,8 @@ export interface Manifest {
   /** The selfattn_attention reply without layer, head and numbers: the page derives them from the raw attention. */
   attention_stage?: Record<string, unknown>;
   stage_layers?: number[];
+  /** The logit lens reply without its buffers, and the chunks of its two buffers (ids, probabilities). */
+  lens?: { content: Record<string, unknown>; chunks: number[] } | null;
   /** [start, end] in the text, or [start, end, part] in one of several texts */
   chunks: Array<[number, number] | [number, number, number]>;
 }
@@ -270,6 +272,13 @@ export class PackData {
     return { content: { ...content, dtype: "float32", row_norms: norms }, buffers: [values] };
   }
 
+  /** The logit lens, as the kernel would answer it (the page holds it for the k it was exported with). */
+  async lens(k: number): Promise<Answer> {
+    const entry = this.manifest.lens;
+    if (!entry || entry.content.k !== k) throw new NotInPack(`the logit lens (k = ${k}) is not in this page`);
+    return { content: entry.content, buffers: await Promise.all(entry.chunks.map((c) => this.chunk(c))) };
+  }
+
   /** Whether the pack holds what a request asks for. */
   has(request: Record<string, unknown>): boolean {
     switch (request.what) {
@@ -290,6 +299,8 @@ export class PackData {
         if (request.stage === "selfattn_attention" && this.manifest.attention_stage) return this.hasLayer(layer);
         return `${String(request.stage)}|${layer}|${Number(request.head ?? 0)}` in (this.manifest.stages ?? {});
       }
+      case "lens":
+        return !!this.manifest.lens && this.manifest.lens.content.k === request.k;
       default:
         return false;
     }
@@ -304,6 +315,8 @@ export class PackData {
         return this.overview(String(request.variant));
       case "stage":
         return this.stage(String(request.stage), Number(request.layer ?? 0), Number(request.head ?? 0));
+      case "lens":
+        return this.lens(Number(request.k));
       default:
         return Promise.reject(new NotInPack(`no ${String(request.what)} data in this page`));
     }

@@ -31,6 +31,22 @@ export interface VariantInfo {
   title: string;
   /** What the values are, for the colour bar. */
   quantity: string;
+  /** Multiplied or flowed through layers 0..l (the rollouts, flow): a sliding window does not bound it. */
+  through_layers?: boolean;
+  /** reduced only: the raw positions [first, last] of each word's pieces (meta.variants.reduced.pieces). */
+  pieces?: Array<[number, number]>;
+}
+
+/** A causal model's mask (meta.causal): each layer's sliding window, null where a query sees its whole prefix. */
+export interface CausalInfo {
+  windows: Array<number | null>;
+}
+
+/** The logit lens a model can show (meta.lens): what it reads, tokens per cell, the row labels. */
+export interface LensInfo {
+  kind: string;
+  k: number;
+  rows: string[];
 }
 
 /** One row of the stage diagram (meta.steps, from the registry's STEPS): its stages, activations and parameters. */
@@ -65,10 +81,16 @@ export interface Meta {
   thumb: number;
   stages: StageInfo[];
   steps: StepInfo[];
+  /** null: not a causal model (every cell of every map is a weight). */
+  causal: CausalInfo | null;
+  /** The key/value head each query head reads (grouped-query attention); null where each has its own. */
+  kv_heads: number[] | null;
+  /** null: the model has no output head to read hidden states through. */
+  lens: LensInfo | null;
 }
 
 /** The panels a widget can show (widget.py PANELS), in display order. */
-export const PANELS = ["overview", "heatmap", "arcs", "row", "stages", "ablation"] as const;
+export const PANELS = ["overview", "heatmap", "arcs", "row", "lens", "stages", "ablation"] as const;
 export const COLOR_SCALES = ["fixed", "head"] as const;
 
 /** The synced selection traits. */
@@ -101,7 +123,8 @@ export type Request =
   | { what: "layer"; variant: string; layer: number }
   | { what: "overview"; variant: string }
   | { what: "stage"; stage: string; layer: number; head: number }
-  | { what: "row"; layer: number; head: number; query: number };
+  | { what: "row"; layer: number; head: number; query: number }
+  | { what: "lens"; k: number };
 
 /** A reply's JSON content; fields beyond `type`/`id` depend on `what`. */
 export interface ReplyContent {

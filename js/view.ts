@@ -1,5 +1,6 @@
 // What every view receives from render() and gives back to it.
 
+import { headLabel } from "./causal";
 import type { DataClient } from "./client";
 import type { Tooltip } from "./dom";
 import type { SelectionStore } from "./store";
@@ -37,9 +38,9 @@ export function attentionRange(colorScale: string, headMax: number): [number, nu
   return [0, Math.max(1, headMax)];
 }
 
-/** "head 3", or "per layer" where the selected variant has one matrix per layer (no head to speak of). */
+/** "head 3" ("head 3 · kv 1" with grouped key/value heads), or "per layer" where the selected variant has one matrix per layer (no head to speak of). */
 export function headWords(store: SelectionStore): string {
-  return store.perHead ? `head ${store.selection.head}` : "per layer";
+  return store.perHead ? headLabel(store.meta, store.selection.head) : "per layer";
 }
 
 /**

@@ -9,6 +9,7 @@ import { captionA, mountComparison } from "./compare";
 import { mountControls } from "./controls";
 import { Disposer, Tooltip, h } from "./dom";
 import { mountHeatmap } from "./heatmap";
+import { mountLens } from "./lens";
 import { keyHandler, keyShield } from "./keyboard";
 import { mainLayout } from "./layout";
 import { variantHeads } from "./meta";
@@ -75,8 +76,9 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const arcs = mountArcs(ctx);
   const row = mountRowView(ctx);
   const stages = mountStages(ctx);
+  const lens = mountLens(ctx);
   const ablation = mountAblation(ctx, model);
-  views.push(controls, overview, heatmap, arcs, row, stages, ablation);
+  views.push(controls, overview, heatmap, arcs, row, lens, stages, ablation);
   // overview and heatmap side by side (the overview above where too narrow), arcs and the row view under them,
   // the stage viewer at full width at the bottom
   const main = h("div", "tw-main");
@@ -93,6 +95,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     root.insertBefore(comparison.maps, tooltip.el);
   }
   root.insertBefore(lower, tooltip.el);
+  root.insertBefore(lens.el, tooltip.el);
   root.insertBefore(stages.el, tooltip.el);
 
   /** Sizes the maps to the width the notebook gives the widget (a cell, or half of one in an HBox). */

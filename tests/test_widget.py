@@ -166,7 +166,7 @@ def test_the_stage_viewer_is_closed_by_default_and_panels_are_a_remembered_choic
     assert w.panels == ["overview", "heatmap", "arcs"] and "stages" not in w.panels
     w.panels = ["stages", "heatmap", "row"]
     assert w.panels == ["heatmap", "row", "stages"]  # display order, whatever order was given
-    with pytest.raises(traitlets.TraitError, match="panels must be a list of overview, heatmap, arcs, row, stages"):
+    with pytest.raises(traitlets.TraitError, match="panels must be a list of overview, heatmap, arcs, row, lens, stages"):
         w.panels = ["heatmap", "stage"]
     assert w.panels == ["heatmap", "row", "stages"]
     w.panels = "heatmap"  # traitlets reads one name as a list of one

@@ -8,7 +8,8 @@ With A the model's attention (L×H×n×n, ``trace.selfattn_attention``):
   Special tokens are the tokenizer's own (``Encoding.special``), so ``<s>``/``</s>`` go too.
 - ``nosep_linscale``: nosep with each row divided by its sum (rows sum to 1 again). A row whose nosep part
   is exactly 0 (all its attention on special tokens, underflowed) becomes uniform, never NaN.
-- ``nosep_softmax_scale``: softmax over the last axis of nosep (TransEasy's second rescaling).
+- ``nosep_softmax_scale``: softmax over the last axis of nosep (TransEasy's second rescaling); a causal model's
+  masked keys (after the query, or outside its window) stay out of it, at 0.
 - ``reduced``: nosep_linscale merged to words (Clark et al. 2019): the row of a word is the MEAN of the rows
   of its pieces, then the column of a word is the SUM of the columns of its pieces; rows still sum to 1.
   That is ``P @ nosep_linscale @ Q`` with P the m×k row-averaging and Q the k×m column-summing assignment
@@ -53,7 +54,7 @@ class AttentionViews:
 
     def __init__(self, attention: torch.Tensor | Callable[[int], torch.Tensor], encoding: Encoding,
                  alignment: Callable[[], Alignment], layers: int | None = None, heads: int | None = None,
-                 inputs: Any = None):
+                 inputs: Any = None, mask: Callable[[int], torch.Tensor] | None = None):
         if isinstance(attention, torch.Tensor):
             self._whole: torch.Tensor | None = attention
             self._layer_attention: Callable[[int], torch.Tensor] = attention.__getitem__
@@ -67,30 +68,36 @@ class AttentionViews:
         self.encoding = encoding
         self._alignment = alignment
         self._inputs = inputs  # analysis.Inputs, for the views beyond attention weights (None: not available)
+        self._mask = mask  # a causal model's layer l mask (n×n, True where a query may attend); None: none
 
     @classmethod
     def of_trace(cls, trace: object, encoding: Encoding, alignment: Callable[[], Alignment],
                  inputs: Any = None) -> AttentionViews:
         """The views of a trace's attention, read one layer at a time (``trace["selfattn_attention", l]``)."""
         sizes = trace.sizes  # type: ignore[attr-defined]
+        mask = (lambda layer: trace["selfattn_mask", layer]) if "selfattn_mask" in trace else None  # type: ignore[operator,index]
         return cls(lambda layer: trace["selfattn_attention", layer],  # type: ignore[index]
-                   encoding, alignment, layers=sizes["L"], heads=sizes["H"], inputs=inputs)
+                   encoding, alignment, layers=sizes["L"], heads=sizes["H"], inputs=inputs, mask=mask)
 
     # -- one layer ----------------------------------------------------------------------------------------------
     def layer(self, variant: str, layer: int) -> torch.Tensor:
         """Layer ``layer`` of a variant, H×m×m, computed from that layer's attention only."""
         variant = check_variant(variant)
-        attention = self._layer_attention(check_index("layer", layer, self.n_layers))
-        return self._variant(variant, attention)
+        layer = check_index("layer", layer, self.n_layers)
+        return self._variant(variant, self._layer_attention(layer), layer)
 
-    def _variant(self, variant: str, attention: torch.Tensor) -> torch.Tensor:
-        """A variant of attention matrices with any leading dims (layer, head) before the last two."""
+    def _variant(self, variant: str, attention: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+        """A variant of attention matrices with any leading dims (layer, head) before the last two; ``layer``: the
+        layer they are (for a causal model's mask)."""
         if variant == "raw":
             return attention
         nosep = self._nosep(attention)
         if variant == "nosep":
             return nosep
         if variant == "nosep_softmax_scale":
+            if self._mask is not None and layer is not None:  # a masked key is no weight of 0: it stays out
+                allowed = self._nosep(self._mask(layer).to(nosep.device))
+                return torch.softmax(nosep.masked_fill(~allowed, float("-inf")), dim=-1)
             return torch.softmax(nosep, dim=-1)
         linscale = _linscale(nosep)
         return linscale if variant == "nosep_linscale" else self._reduce(linscale)
@@ -99,7 +106,7 @@ class AttentionViews:
     def get(self, variant: str) -> torch.Tensor:
         """The L×H×m×m tensor of a variant (one of ``VARIANTS``): every layer computed and stacked."""
         variant = check_variant(variant)
-        if self._whole is not None:
+        if self._whole is not None and self._mask is None:
             return self._variant(variant, self._whole)
         return torch.stack([self.layer(variant, layer) for layer in range(self.n_layers)])
 

@@ -198,6 +198,8 @@ class View:
     per_head: bool
     rows_sum_to_one: bool
     meaning: str
+    # multiplied (or flowed) through layers 0..l: a token reaches beyond one layer's sliding window
+    through_layers: bool = False
 
 
 VIEWS: dict[str, View] = {v.name: v for v in (
@@ -205,11 +207,11 @@ VIEWS: dict[str, View] = {v.name: v for v in (
     View("norm_summed", False, False, "‖Σ_h α^h_ij f_h(x_j)‖: the whole multi-head attention (Kobayashi et al. 2020)"),
     View("alti", False, True, "ALTI contribution of token j to token i in this layer's attention block, residual and "
                              "LayerNorm included (Ferrando et al. 2022)"),
-    View("alti_rollout", False, True, "ALTI aggregated through layers 0..l: C^l ⋯ C^0 (Ferrando et al. 2022)"),
+    View("alti_rollout", False, True, "ALTI aggregated through layers 0..l: C^l ⋯ C^0 (Ferrando et al. 2022)", True),
     View("rollout", False, True, "attention rollout through layers 0..l: heads averaged, 0.5·A + 0.5·I "
-                                "(Abnar & Zuidema 2020)"),
+                                "(Abnar & Zuidema 2020)", True),
     View("flow", False, True, "attention flow to layer l: max-flow from each input token, rows normalised "
-                             "(Abnar & Zuidema 2020)"),
+                             "(Abnar & Zuidema 2020)", True),
 )}
 
 

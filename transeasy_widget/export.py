@@ -8,6 +8,7 @@ The page needs no server, no CDN and no network: it opens from a file. It holds 
 - every layer of the views beyond attention weights (norm, ALTI, rollout, flow: ``contributions.py``), per-row
   scaled 8-bit as the attention, and their overviews; a view the analysis refuses (attention flow beyond its
   length limit) is left out and the page shows the analysis's message in its place;
+- the logit lens (top tokens and probabilities of every hidden state), where the model has an output head;
 - the stage viewer's tensors, 8-bit per row: the layers without a layer axis always, then the layers asked for
   (``layers=``), or by default as many layers, in order, as fit in ``stage_mb`` megabytes. The page says which
   layers it left out; asking for one of them gets a message saying how to export it.
@@ -30,7 +31,7 @@ import torch
 
 from .errors import InputError, InterventionError
 from .pack import Pack, attention_info, attention_layer, column_factors, ratio_layer, split, stage_slice, view_layer
-from .payload import THUMB, answer, json_safe
+from .payload import LENS_K, THUMB, answer, json_safe
 from .widget import STATIC, _bundle
 
 CONTRIBUTION_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout", "rollout", "flow")
@@ -197,6 +198,18 @@ def _stage_names(a: Any, weights: bool) -> list[Any]:
     return [s for s in a.trace.stages if (weights or s.kind != "weight") and s.name != "selfattn_attention"]
 
 
+def lens_entry(a: Any, pack: Pack) -> dict[str, Any] | None:
+    """The logit lens's reply (its tokens and probabilities: two chunks), where the model has a read-out."""
+    from .causal import lens_kind
+
+    if lens_kind(a) is None:
+        return None
+    content, buffers = answer(a, {"type": "request", "id": 0, "what": "lens", "k": LENS_K})
+    if content["type"] != "reply":
+        raise RuntimeError(content.get("message", "export failed"))
+    return {"content": _strip(content), "chunks": [pack.add(b) for b in buffers]}
+
+
 def attention_stage(a: Any) -> dict[str, Any]:
     """The reply of the selfattn_attention stage without its numbers: the page fills in the layer, the head, the
     values (the raw attention's head slice), their stats and row norms (js/pack.ts)."""
@@ -234,6 +247,7 @@ def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
         elif not stage.per_layer:
             entries[stage_key(stage.name, 0, 0)] = _stage_entry(a, pack, stage, 0, 0)
     manifest["attention_stage"] = attention_stage(a)  # every layer's and head's, derived in the page
+    manifest["lens"] = lens_entry(a, pack)  # the logit lens panel's whole table (None: no read-out)
     room = stage_mb * 1e6  # characters of page for stage layers: their base64 and their JSON
     held: list[int] = []
     for layer in (range(n_layers) if chosen is None else chosen):

@@ -248,22 +248,52 @@ def _row_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]
     return content, [f32_bytes(torch.cat([q[None], keys, products]))]
 
 
+LENS_K = 3  # the lens panel's tokens per cell: the top one shown, the k most likely in its tooltip
+LENS_MAX_K = 10
+
+
+def lens_table(lens: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The lens's tokens as (the distinct strings, each entry's index among them: uint32 (L+1)×n×k, probabilities:
+    float32 (L+1)×n×k): a token that is the answer in many cells is written once."""
+    vocab: dict[str, int] = {}
+    index = [vocab.setdefault(tok, len(vocab)) for layer in lens.tokens for row in layer for tok in row]
+    ids = np.asarray(index, dtype="<u4").reshape(tuple(lens.ids.shape))
+    return list(vocab), ids, np.ascontiguousarray(lens.probs.numpy(), dtype="<f4")
+
+
+def _lens_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    """The logit lens (``logit_lens.py``): the top-k tokens and their probabilities of every hidden state (rows:
+    the embeddings, then each layer's output) at every position."""
+    k = req.get("k")
+    if not isinstance(k, int) or not 1 <= k <= LENS_MAX_K:
+        raise InputError(f"k of a lens request must be in 1..{LENS_MAX_K}, got {_short(k)}.")
+    from .logit_lens import logit_lens
+
+    lens = logit_lens(a, k)
+    vocab, ids, probs = lens_table(lens)
+    content = {"what": "lens", "k": k, "kind": lens.what, "rows": lens.rows, "shape": list(ids.shape),
+               "vocab": vocab, "dtype": ["uint32", "float32"]}
+    return content, [ids.tobytes(), probs.tobytes()]
+
+
 def request_key(req: dict[str, Any]) -> str:
     """The one key of a request (docs/PROTOCOL.md, "Request keys"; js/client.ts requestKey is the browser's):
     the exported page files its replies under it."""
     what = req.get("what")
     fields = {"layer": ("variant", "layer"), "overview": ("variant",), "stage": ("stage", "layer", "head"),
-              "row": ("layer", "head", "query")}.get(str(what), ())
+              "row": ("layer", "head", "query"), "lens": ("k",)}.get(str(what), ())
     return "|".join([str(what), *(str(req.get(f)) for f in fields)])
 
 
-_HANDLERS = {"layer": _layer_reply, "overview": _overview_reply, "stage": _stage_reply, "row": _row_reply}
+_HANDLERS = {"layer": _layer_reply, "overview": _overview_reply, "stage": _stage_reply, "row": _row_reply,
+             "lens": _lens_reply}
 # the fields a request may carry, with their types: anything else is refused before a handler runs
 _FIELDS: dict[str, dict[str, type]] = {
     "layer": {"variant": str, "layer": int},
     "overview": {"variant": str},
     "stage": {"stage": str, "layer": int, "head": int},
     "row": {"layer": int, "head": int, "query": int},
+    "lens": {"k": int},
 }
 MAX_ID = 2**53  # ids are JavaScript numbers
 MAX_TEXT = 80  # a string field longer than this names nothing this widget has

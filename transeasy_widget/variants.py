@@ -82,5 +82,6 @@ def meta(a: Any) -> dict[str, dict[str, Any]]:
             "labels": rows, "segments": att.segments("raw" if pieces else name),
             "special": list(a.encoding.special) if pieces else [False] * len(rows),
             "group": v.group, "per_head": v.per_head, "scale": v.scale, "title": v.title, "quantity": v.quantity,
+            "through_layers": v.group == "contributions" and VIEWS[name].through_layers,
         }
     return out

@@ -50,26 +50,37 @@ def first_paint(a: Any, layer: int, variant: str) -> dict[str, Any]:
 def widget_meta(a: Any) -> dict[str, Any]:
     """Everything the front end needs before any tensor: sizes, labels of every variant, the stage registry."""
     from . import variants
+    from .causal import causal_meta, word_pieces
 
     sizes = a.trace.sizes
+    shown = variants.meta(a)
+    # the raw positions [first, last] of each word's pieces: where a word row sits under the causal mask, and
+    # which word a lens column belongs to
+    shown["reduced"]["pieces"] = word_pieces(a)
     return {
         "model_name": a.model_name, "family": a.family,
         "n_layers": sizes["L"], "n_heads": sizes["H"], "n_tokens": sizes["n"],
         "tokens": a.tokens, "segments": list(a.encoding.segment_ids), "special": list(a.encoding.special),
         # every variant's rows (raw and the contribution views keep the special tokens) and how to show it
-        "variants": variants.meta(a),
+        "variants": shown,
         "thumb": THUMB,
         "stages": [{"name": s.name, "group": s.group, "dims": list(s.dims), "shape": list(a.trace.shape(s.name)),
                     "formula": s.formula, "meaning": s.meaning, "kind": s.kind, "per_layer": s.per_layer,
                     "per_head": s.per_head} for s in a.trace.stages],
         "steps": diagram_steps({s.name for s in a.trace.stages}),
+        **causal_meta(a),  # causal (the mask's windows) or None, kv_heads or None, lens or None
     }
 
 
-# The panels a widget can show; the default view keeps the stage viewer, the row view and the ablation panel closed (they open from
-# the control bar, or with ``a.widget(panels=[...])``).
-PANELS = ("overview", "heatmap", "arcs", "row", "stages", "ablation")
+# The panels a widget can show; the default view keeps the stage viewer, the row view and the ablation panel closed
+# (they open from the control bar, or with ``a.widget(panels=[...])``). The logit lens shows by default where the
+# model has an output head to read hidden states through (a causal LM's unembedding, a …ForMaskedLM's MLM head) and
+# the input is at most LENS_AUTO_TOKENS long: there it is the model's own prediction, the first thing a person asks
+# of a decoder, computed in a few seconds (every hidden state × the vocabulary: about 5 s for SmolLM2 at 128 tokens
+# on two cores); a longer input opens it from the control bar, and a model without a head could only say "no head".
+PANELS = ("overview", "heatmap", "arcs", "row", "lens", "stages", "ablation")
 DEFAULT_PANELS = ["overview", "heatmap", "arcs"]
+LENS_AUTO_TOKENS = 128
 # How attention maps are coloured: "fixed" 0 … 1 for every head (comparable across heads), or "head": 0 … that
 # head's largest weight (shows the pattern of a diffuse head, but a dark cell means different values in two heads).
 COLOR_SCALES = ("fixed", "head")
@@ -96,7 +107,7 @@ class AttentionWidget(anywidget.AnyWidget):
     variant = traitlets.Unicode("raw").tag(sync=True)
     arcs_all_heads = traitlets.Bool(False).tag(sync=True)
     stage = traitlets.Unicode("selfattn_attention").tag(sync=True)
-    panels = traitlets.List(traitlets.Unicode(), default_value=DEFAULT_PANELS).tag(sync=True)
+    panels = traitlets.List(traitlets.Unicode()).tag(sync=True)  # default: DEFAULT_PANELS, and the lens (above)
     color_scale = traitlets.Unicode("fixed").tag(sync=True)
     # the heads ablated together, [[layer, head], ...] (ablation.py): the widget shows the effect of ablating them
     ablated: traitlets.List[list[int]] = traitlets.List(default_value=[]).tag(sync=True)
@@ -122,6 +133,11 @@ class AttentionWidget(anywidget.AnyWidget):
     @traitlets.default("meta")
     def _meta(self) -> dict[str, Any]:
         return widget_meta(self._analysis)
+
+    @traitlets.default("panels")
+    def _panels_default(self) -> list[str]:
+        shown = self.meta.get("lens") is not None and self.meta["n_tokens"] <= LENS_AUTO_TOKENS
+        return DEFAULT_PANELS + (["lens"] if shown else [])
 
     @traitlets.default("_first_paint")
     def _first_paint_default(self) -> dict[str, Any]:

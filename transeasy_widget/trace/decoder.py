@@ -145,13 +145,39 @@ def _same(_name: str, value: Tensor) -> Tensor:
     return value
 
 
+class Workspace:
+    """The score tensors (heads × n × n) of a pass that keeps only each layer's output (``Decoder.hiddens``), reused
+    from one layer to the next. Freed each layer instead, they went back to the system and were faulted in again
+    by the next layer: about 470,000 page faults per SmolLM2 pass at 512 tokens, where the model's own pass, which
+    keeps its attentions, takes 190,000 on its first call and 33,000 after (benchmarks/decoders.py, cold)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Tensor] = {}
+
+    def __call__(self, name: str, like: Tensor, shape: tuple[int, ...]) -> Tensor:
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype or buffer.device != like.device:
+            buffer = self._buffers[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buffer
+
+
+def _out(work: Workspace | None, name: str, like: Tensor, shape: tuple[int, ...]) -> Tensor | None:
+    return None if work is None else work(name, like, shape)
+
+
+def softmax(x: Tensor, out: Tensor | None = None) -> Tensor:
+    """torch.softmax over the last axis (the same kernel: aten._softmax), into ``out`` where given."""
+    return torch.softmax(x, -1) if out is None else torch.ops.aten._softmax.out(x, -1, False, out=out)
+
+
 def attention_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None,
-                     mask: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
+                     mask: Tensor, edit: Edit | None = None, work: Workspace | None = None) -> dict[str, Tensor]:
     """The first part of one decoder layer from its input x = X_l (n×d): the norm, Q, K, V (normalised and
     rotated where the family does), the scores, the mask and the attention weights, by registry name.
 
     ``edit``: each stage on the data path passes through it, and the layer goes on with what it gives back
-    (an intervention); None: the model's own pass."""
+    (an intervention); None: the model's own pass. ``work``: buffers for the score tensors, for a pass that drops
+    them after the layer (``Decoder.hiddens``)."""
     e = edit or _same
     heads, dh = p.heads, p.head_dim
     s: dict[str, Tensor] = {}
@@ -173,10 +199,12 @@ def attention_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor
         k = s["selfattn_key_rot_hidden"] = e("selfattn_key_rot_hidden", rotate(k, cos, sin))
     # grouped-query attention: each query head reads its key/value head (repeat_kv)
     k_read = k.index_select(0, kv_heads_of(heads, p.kv_heads).to(x.device)) if p.group > 1 else k
-    qkt = e("selfattn_qkt_hidden", torch.matmul(q, k_read.transpose(1, 2)))
-    scaled = e("selfattn_qkt_scale_hidden", torch.mul(qkt, p.scaling))
-    masked = e("selfattn_qkt_scale_masked_hidden", torch.where(mask, scaled, scaled.new_tensor(float("-inf"))))
-    attention = e("selfattn_attention", torch.softmax(masked, -1))
+    square = (heads, x.shape[0], x.shape[0])
+    qkt = e("selfattn_qkt_hidden", torch.matmul(q, k_read.transpose(1, 2), out=_out(work, "qkt", q, square)))
+    scaled = e("selfattn_qkt_scale_hidden", torch.mul(qkt, p.scaling, out=_out(work, "scaled", q, square)))
+    masked = e("selfattn_qkt_scale_masked_hidden", torch.where(mask, scaled, scaled.new_tensor(float("-inf")),
+                                                               out=_out(work, "masked", q, square)))
+    attention = e("selfattn_attention", softmax(masked, out=_out(work, "attention", q, square)))
     s.update(selfattn_qkt_hidden=qkt, selfattn_qkt_scale_hidden=scaled, selfattn_qkt_scale_masked_hidden=masked,
              selfattn_qkt_scale_soft_hidden=attention, selfattn_attention=attention)
     return s
@@ -212,13 +240,13 @@ def rest_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor], edi
 
 
 def layer_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None,
-                 mask: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
+                 mask: Tensor, edit: Edit | None = None, work: Workspace | None = None) -> dict[str, Tensor]:
     """Every stage of one decoder layer from its input x = X_l (n×d), by registry name (no layer axis).
 
     ``rope``: the (cos, sin) tables (n×dh) of the Llama family, None for GPT-2; ``mask``: n×n, True where a
     query may attend. X_{l+1} is ``addnorm2_add_hidden``. ``edit``: as in ``attention_stages``.
     """
-    attn = attention_stages(p, x, rope, mask, edit)
+    attn = attention_stages(p, x, rope, mask, edit, work)
     return {**attn, **rest_stages(p, x, attn, edit)}
 
 
@@ -288,9 +316,10 @@ class Decoder:
         """X_0 … X_L ((L+1)×n×d): one pass through the layers, keeping only each layer's output."""
         out = torch.empty(len(self.parts) + 1, *x0.shape, dtype=x0.dtype, device=x0.device)
         out[0] = x0
+        work = Workspace()  # only X_{l+1} is kept: the score tensors of one layer serve the next
         with torch.no_grad():
-            for layer in range(len(self.parts)):
-                out[layer + 1] = self.layer(layer, out[layer])[self.OUTPUT]
+            for layer, p in enumerate(self.parts):
+                out[layer + 1] = layer_stages(p, out[layer], self.rope, self.masks[layer], work=work)[self.OUTPUT]
         return out
 
     def layer(self, layer: int, x: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
