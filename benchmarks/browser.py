@@ -294,8 +294,8 @@ def measure(sizes: list[int], switches: int = 20, loads: int = 3, which: list[st
                     each = {side: ", ".join(f"{x['first']:.0f}" for x in got) for side, got in (("ours", ours), ("bertviz", theirs))}
                     print(f"  {name} n={n}: page {ours_path.stat().st_size / 1e6:.1f} MB, bertviz's "
                           f"{theirs_path.stat().st_size / 1e6:.1f} MB; file → first attention shown per load (ms): "
-                          f"ours {each['ours']}; bertviz {each['bertviz'] or 'none'}"
-                          f"{f' (then none within {cap_s:g} s)' if capped else ''}; "
+                          f"ours {each['ours']}; bertviz {each['bertviz']}{'; ' if theirs and capped else ''}"
+                          f"{f'nothing shown within {cap_s:g} s' if capped else ''}; "
                           f"bertviz switches {len(t['shown'])}; our arcs paint median {med(r['arcs']):.1f} ms",
                           file=sys.stderr)
                     ours_path.unlink()
