@@ -9,10 +9,11 @@ sized random model (12 × 12).
     python benchmarks/browser.py --lab           # in a live JupyterLab (below)
 
 Debian's Chromium, headless, every request that is not for a file refused, except bertviz's three libraries, which
-its page asks of cdnjs and which are answered from local copies: d3 5.7.0 (the version bertviz asks for; --d3, by
-$BERTVIZ_D3 or node_modules/d3/dist/d3.min.js), and RequireJS and jQuery from node_modules (the versions there, not
-bertviz's 2.3.6 and 2.0.0: bertviz uses only their basics). Our page is exactly what the CLI writes: every layer's
-raw attention packed once, the variants derived in the page, the stage tensors within the default budget.
+its page asks of cdnjs and which are answered from local copies: d3 5.7.0 (the version bertviz asks for, a
+devDependency; --d3, by default $BERTVIZ_D3 or node_modules/d3/dist/d3.min.js), and RequireJS and jQuery from
+node_modules (the versions there, not bertviz's 2.3.6 and 2.0.0: bertviz uses only their basics). Our page is
+exactly what the CLI writes: every layer's raw attention packed once, the variants derived in the page, the stage
+tensors within the default budget.
 bertviz's page holds every layer's attention as JSON text (1.7 GB for bert-base at 512 tokens) and draws one layer
 as SVG, one line per head and pair of tokens.
 
@@ -63,8 +64,8 @@ BERTVIZ_LIBS = {
 D3_URL = "https://cdnjs.cloudflare.com/ajax/libs/d3/5.7.0/d3.min.js"
 BERTVIZ_LIBS[D3_URL] = Path(os.environ.get("BERTVIZ_D3") or NODE_MODULES / "d3" / "dist" / "d3.min.js")
 
-# Installed before either page's own scripts: the moment the attention is first in the DOM (our heatmap canvas
-# painted; bertviz's SVG holding its lines) and the end of the first frame that shows it. The end of a frame: a
+# Installed before either page's own scripts: once the attention is first in the DOM (our heatmap canvas painted;
+# bertviz's SVG holding its lines), the time at the end of the first frame that shows it. The end of a frame: a
 # message posted from within its animation-frame callbacks runs once the frame's style, layout and paint are done;
 # a change made outside a frame waits for the next one.
 SHOWN = """
@@ -77,12 +78,11 @@ SHOWN = """
     cb(t);
   });
   const afterFrame = (fn) => (inFrame ? post(fn) : raf(() => post(fn)));
-  window.__twMark = null; window.__twShown = null;
+  window.__twShown = null;
   const shown = () => document.querySelector(".tw-hm-canvas[data-painted='1']") || document.querySelector("#vis svg #attention line");
   new MutationObserver((records, observer) => {
     if (!shown()) return;
     observer.disconnect();
-    window.__twMark = performance.now();
     afterFrame(() => { window.__twShown = performance.now(); });
   }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-painted"] });
 })();
