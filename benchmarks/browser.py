@@ -1,23 +1,37 @@
 """Browser: in Chromium, the real exported page (``transeasy_widget.export.to_html``, what ``-o`` writes) opened from a
-file:// URL: the time to its first painted heatmap, and the repaint on a head switch (median and max over
---switches switches), for the pretrained MiniLM (6 layers × 12 heads) and a bert-base sized random model (12 × 12).
+file:// URL, beside bertviz's head_view page (``head_view(..., html_action="return")``) for the same attention, both
+measured in the same run in the same Chromium: the time from the file to the first attention shown, and a head
+switch (median and max over --switches switches), for the pretrained MiniLM (6 layers × 12 heads) and a bert-base
+sized random model (12 × 12).
 
     python benchmarks/browser.py                 # n = 16, 128 and 512 tokens
     python benchmarks/browser.py --sizes 16      # quick
+    python benchmarks/browser.py --lab           # in a live JupyterLab (below)
 
-Debian's Chromium, headless, every non-file request refused. The page is exactly what the CLI writes: every
-layer's raw attention packed once, the variants derived in the page, the stage tensors within the default budget.
+Debian's Chromium, headless, every request that is not for a file refused, except bertviz's three libraries, which
+its page asks of cdnjs and which are answered from local copies: d3 5.7.0 (the version bertviz asks for, a
+devDependency; --d3, by default $BERTVIZ_D3 or node_modules/d3/dist/d3.min.js), and RequireJS and jQuery from
+node_modules (the versions there, not bertviz's 2.3.6 and 2.0.0: bertviz uses only their basics). Our page is
+exactly what the CLI writes: every layer's raw attention packed once, the variants derived in the page, the stage
+tensors within the default budget.
+bertviz's page holds every layer's attention as JSON text (1.7 GB for bert-base at 512 tokens) and draws one layer
+as SVG, one line per head and pair of tokens.
 
-Rows (measured beside a budget; ratio = measured / budget):
-- file → first heatmap: from the navigation's start (performance.now() = 0) to the heatmap canvas getting
-  data-painted="1" (a MutationObserver installed before the page loads): reading and parsing the file, the
-  state, inflating and decoding the selected layer, painting. Median over --loads fresh page loads. Target: 1 s.
-- head switch repaint: the front end's data-last-paint-ms, the heatmap's own work on a switch (decode half floats,
-  colour m×m cells, putImageData). Target: one 60 Hz frame, 16 ms.
-- switch → pixels: data-last-switch-ms, from the selection change (a `change` on the head selector fired at a
-  random moment within a frame, as a click would be) to the new head's pixels in the canvas. It includes the wait
-  for the next animation frame (0 to 16.7 ms, whatever the repaint costs), so it is shown, not targeted.
-The page's size and the arcs' repaint (same frame) go to stderr.
+Rows (ours beside bertviz's, measured the same way; pages loaded in turn, ours then bertviz's, --loads times):
+- file → first attention shown: from the navigation's start (performance.now() = 0) to the end of the first frame
+  that shows the attention (the frame rendered, then a posted message): ours, the heatmap canvas getting
+  data-painted="1"; bertviz's, its SVG holding its attention lines; both seen by a MutationObserver installed
+  before the page loads. Reading and parsing the file, the state, decoding, drawing, the frame's style, layout and
+  paint. Median over the loads. Target: ours ≤ 1 s at 512 tokens. A bertviz page that has shown nothing after
+  --bertviz-cap seconds is left: its row says "> cap" (and the ratio "< ours / cap"), and its head switch rows "—".
+- head switch repaint (script): ours, the front end's data-last-paint-ms, the heatmap's own work on a switch (decode
+  half floats, colour m×m cells, putImageData); bertviz's, its handler's work on a double click on a head's square
+  (its way to show one head: every line's opacity set), timed around the event's dispatch. The browser's style and
+  paint of the change come after, in the next row. Target: ours ≤ one 60 Hz frame, 16 ms, at 512 tokens.
+- head switch → frame shown: from the event (a `change` on our head selector, bertviz's `dblclick`, each fired at
+  a random moment within a frame, as a person would) to the end of the first frame that shows the new head. It
+  includes the wait for that frame (0 to 16.7 ms, whatever the work costs), so it is shown, not targeted.
+The pages' sizes and our arcs' repaint (same frame) go to stderr.
 """
 
 from __future__ import annotations
@@ -34,29 +48,55 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Row, encoding, minilm, random_bert, row_table
+from common import Row, bertviz_html, encoding, minilm, random_bert, row_table
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-FRAME_MS = 16.0  # one 60 Hz frame: the budget of a head switch's repaint (target at 512 tokens)
-SECOND_MS = 1000.0  # the target of file → first heatmap
+FRAME_MS = 16.0  # one 60 Hz frame: the target of a head switch's repaint at 512 tokens
+SECOND_MS = 1000.0  # the target of file → first heatmap at 512 tokens
+NODE_MODULES = Path(__file__).resolve().parents[1] / "node_modules"
+# what bertviz's page asks of cdnjs (head_view.py, head_view.js), answered from local files
+BERTVIZ_LIBS = {
+    "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js": NODE_MODULES / "requirejs" / "require.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/jquery/2.0.0/jquery.min.js": NODE_MODULES / "jquery" / "dist" / "jquery.min.js",
+}
+D3_URL = "https://cdnjs.cloudflare.com/ajax/libs/d3/5.7.0/d3.min.js"
+BERTVIZ_LIBS[D3_URL] = Path(os.environ.get("BERTVIZ_D3") or NODE_MODULES / "d3" / "dist" / "d3.min.js")
 
-# Installed before the page's own scripts: the moment the heatmap canvas is first painted non-blank.
-FIRST_PAINT = """
-window.__twFirstPaint = null;
-new MutationObserver((records) => {
-  for (const r of records) {
-    const t = r.target;
-    if (window.__twFirstPaint === null && t.classList && t.classList.contains("tw-hm-canvas") && t.dataset.painted === "1")
-      window.__twFirstPaint = performance.now();
-  }
-}).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-painted"] });
+# Installed before either page's own scripts: once the attention is first in the DOM (our heatmap canvas painted;
+# bertviz's SVG holding its lines), the time at the end of the first frame that shows it. The end of a frame: a
+# message posted from within its animation-frame callbacks runs once the frame's style, layout and paint are done;
+# a change made outside a frame waits for the next one.
+SHOWN = """
+(() => {
+  const raf = window.requestAnimationFrame.bind(window);
+  const post = (fn) => { const ch = new MessageChannel(); ch.port1.onmessage = () => fn(); ch.port2.postMessage(0); };
+  let inFrame = false;
+  window.requestAnimationFrame = (cb) => raf((t) => {
+    if (!inFrame) { inFrame = true; post(() => { inFrame = false; }); }
+    cb(t);
+  });
+  const afterFrame = (fn) => (inFrame ? post(fn) : raf(() => post(fn)));
+  window.__twShown = null;
+  const shown = () => document.querySelector(".tw-hm-canvas[data-painted='1']") || document.querySelector("#vis svg #attention line");
+  new MutationObserver((records, observer) => {
+    if (!shown()) return;
+    observer.disconnect();
+    afterFrame(() => { window.__twShown = performance.now(); });
+  }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-painted"] });
+})();
 """
 
-# Head switches through the head selector, each at a random moment of a frame; returns the front end's timings.
+# The end of the next frame (see SHOWN), as a promise of its time.
+END_OF_FRAME = """const endOfFrame = () => new Promise((resolve) => requestAnimationFrame(() => {
+    const ch = new MessageChannel(); ch.port1.onmessage = () => resolve(performance.now()); ch.port2.postMessage(0); }));"""
+
+# Head switches through the head selector, each at a random moment of a frame; returns the front end's timings and
+# the time from the event to the end of the frame that shows the new head.
 SWITCHES = """
 async (count) => {
+  ${END_OF_FRAME}
   const roots = document.querySelectorAll(".tw-root");
   const root = roots[roots.length - 1];  // the page's widget; in a notebook, the last one
   const arcs = root.querySelector(".tw-arcs-canvas");
@@ -72,17 +112,49 @@ async (count) => {
     await sleep(Math.random() * 12);
     delete root.dataset.lastSwitchMs;  // the heatmap writes it when the new head's pixels are in
     select.value = String(next);
+    const t0 = performance.now();
     select.dispatchEvent(new Event("change"));
-    while (root.dataset.lastSwitchMs === undefined) await frame();
+    let t1 = await endOfFrame();
+    while (root.dataset.lastSwitchMs === undefined) t1 = await endOfFrame();
     await frame();  // the arcs (same frame) have painted
     await frame();
     out.push({ paint: Number(root.dataset.lastPaintMs), switch: Number(root.dataset.lastSwitchMs),
-               arcs: Number(arcs.dataset.paintMs) });
+               arcs: Number(arcs.dataset.paintMs), shown: t1 - t0 });
     head = next;
   }
   return out;
 }
-"""
+""".replace("${END_OF_FRAME}", END_OF_FRAME)
+
+# The same on bertviz's page: a double click on the next head's square (its one-head view), after one to leave the
+# all-heads start; the handler's own work (synchronous) and the time to the end of the frame that shows it. Stops
+# after `budget` ms.
+BERTVIZ_SWITCHES = """
+async ([count, budget]) => {
+  ${END_OF_FRAME}
+  const boxes = [...document.querySelectorAll("#vis svg > g:last-of-type > rect")];  // one square per head
+  const heads = boxes.length;
+  const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const dblclick = (i) => boxes[i].dispatchEvent(new MouseEvent("dblclick", { bubbles: true }));
+  dblclick(0);
+  await endOfFrame();
+  const out = [];
+  const start = performance.now();
+  let head = 0;
+  for (let i = 0; i < count && performance.now() - start < budget; i++) {
+    const next = (head + 1) % heads;
+    await frame();
+    await sleep(Math.random() * 12);
+    const t0 = performance.now();
+    dblclick(next);
+    const t1 = performance.now();
+    out.push({ paint: t1 - t0, shown: (await endOfFrame()) - t0 });
+    head = next;
+  }
+  return out;
+}
+""".replace("${END_OF_FRAME}", END_OF_FRAME)
 
 
 def analysis(model: Any, tokenizer: Any, n: int, name: str = "bert-base (random)") -> Any:
@@ -100,49 +172,88 @@ def models() -> dict[str, tuple[Any, Any]]:
     return {"minilm": (model, tokenizer), "bert-base": (random_bert(), tokenizer)}
 
 
-def measure_page(browser: Any, path: Path, loads: int, switches: int) -> dict[str, Any]:
-    refused: list[str] = []
+def _open(browser: Any, path: Path, cap_s: float) -> tuple[Any, Any, list[str], float | None]:
+    """A fresh context opens the page from its file: (context, page, problems, ms from the navigation's start to the
+    end of the first frame that shows the attention, or None when nothing was shown within cap_s)."""
+    import time
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    problems: list[str] = []
 
     def route(r: Any) -> None:
-        if r.request.url.startswith(("file:", "data:", "blob:")):
+        url = r.request.url
+        if url.startswith(("file:", "data:", "blob:")):
             r.continue_()
+        elif url in BERTVIZ_LIBS:
+            r.fulfill(path=str(BERTVIZ_LIBS[url]), content_type="text/javascript")
         else:
-            refused.append(r.request.url)
+            problems.append(f"refused request {url}")
             r.abort()
 
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.route("**/*", route)
+    context.add_init_script(SHOWN)
+    page = context.new_page()
+    page.on("pageerror", lambda e: problems.append(f"page error {e}"))
+    deadline = time.monotonic() + cap_s
+    try:
+        page.goto(path.as_uri(), wait_until="commit", timeout=cap_s * 1000)
+        page.wait_for_function("window.__twShown !== null", polling=50,
+                               timeout=max(1.0, deadline - time.monotonic()) * 1000)
+    except PlaywrightTimeout:
+        return context, page, problems, None
+    return context, page, problems, float(page.evaluate("window.__twShown"))
+
+
+def measure_page(browser: Any, path: Path, loads: int, switches: int) -> dict[str, Any]:
+    """Our exported page: file → first heatmap shown over `loads` fresh loads; head switches on the last."""
     first: list[float] = []
     timings: list[dict[str, float]] = []
     for i in range(loads):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.route("**/*", route)
-        context.add_init_script(FIRST_PAINT)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-        page.goto(path.as_uri(), timeout=120_000)
-        page.wait_for_function("window.__twFirstPaint !== null", timeout=120_000)
-        first.append(page.evaluate("window.__twFirstPaint"))  # from the navigation's start
-        if i == loads - 1:  # switches on the last (warm) load
+        context, page, problems, shown = _open(browser, path, 120.0)
+        if shown is not None and i == loads - 1 and switches:  # switches on the last (warm) load
             page.wait_for_function("document.querySelector('.tw-arcs-canvas').dataset.paintMs !== undefined", timeout=60_000)
             timings = page.evaluate(SWITCHES, switches)
         context.close()
-        if errors or refused:
-            raise RuntimeError(f"page errors {errors[:3]}, refused requests {refused[:3]}")
-    paint = [t["paint"] for t in timings]
-    switch = [t["switch"] for t in timings]
-    arcs = [t["arcs"] for t in timings]
-    return {"first": statistics.median(first), "first_all": first, "paint": paint, "switch": switch, "arcs": arcs}
+        if shown is None or problems:
+            raise RuntimeError(f"our page: {'nothing shown in 120 s; ' if shown is None else ''}{problems[:3]}")
+        first.append(shown)
+    return {"first": statistics.median(first), "first_all": first, "paint": [t["paint"] for t in timings],
+            "switch": [t["switch"] for t in timings], "arcs": [t["arcs"] for t in timings],
+            "shown": [t["shown"] for t in timings]}
 
 
-def measure(sizes: list[int], switches: int = 20, loads: int = 3, which: list[str] | None = None) -> list[Row]:
+def measure_bertviz(browser: Any, path: Path, switches: int, cap_s: float) -> dict[str, Any] | None:
+    """bertviz's head_view page, one fresh load: file → first attention shown, and head switches when `switches`;
+    None when it showed nothing within cap_s."""
+    context, page, problems, shown = _open(browser, path, cap_s)
+    timings: list[dict[str, float]] = []
+    if shown is not None and switches:
+        timings = page.evaluate(BERTVIZ_SWITCHES, [switches, cap_s * 1000])
+    context.close()
+    if any(p.startswith("refused") for p in problems) or (shown is not None and problems):
+        raise RuntimeError(f"bertviz's page: {problems[:3]}")
+    if shown is None:
+        print(f"  bertviz's page {path.name}: nothing shown within {cap_s:g} s {problems[:2]}", file=sys.stderr)
+        return None
+    return {"first": shown, "paint": [t["paint"] for t in timings], "shown": [t["shown"] for t in timings]}
+
+
+def measure(sizes: list[int], switches: int = 20, loads: int = 3, which: list[str] | None = None,
+            cap_s: float = 60.0) -> list[Row]:
     if not os.access(CHROMIUM, os.X_OK):
         sys.exit(f"{CHROMIUM} is missing: run `make browser` to install Debian's Chromium.")
+    missing = [str(f) for f in BERTVIZ_LIBS.values() if not f.is_file()]
+    if missing:
+        sys.exit(f"bertviz's page needs {', '.join(missing)}: `npm ci` (d3 5.7.0 is a devDependency), or --d3 FILE.")
     from playwright.sync_api import sync_playwright
 
     from transeasy_widget.export import to_html
 
     rows: list[Row] = []
     pairs = models()
+    nan, med = float("nan"), statistics.median
     with tempfile.TemporaryDirectory(prefix="tw-bench-browser-") as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
@@ -150,23 +261,45 @@ def measure(sizes: list[int], switches: int = 20, loads: int = 3, which: list[st
                 model, tokenizer = pairs[name]
                 for n in sizes:
                     a = analysis(model, tokenizer, n, name)
-                    path = Path(tmp) / f"page-{name}-{n}.html"
-                    path.write_text(to_html(a), encoding="utf-8")
+                    ours_path, theirs_path = Path(tmp) / f"page-{name}-{n}.html", Path(tmp) / f"bertviz-{name}-{n}.html"
+                    ours_path.write_text(to_html(a), encoding="utf-8")
+                    theirs_path.write_text(bertviz_html(tuple(x[None] for x in a.trace.selfattn_attention), a.tokens),
+                                           encoding="utf-8")
                     del a
                     gc.collect()
-                    r = measure_page(browser, path, loads, switches)
-                    target = 1.0 if n == 512 else None
-                    med, top = statistics.median, max
+                    ours: list[dict[str, Any]] = []
+                    theirs: list[dict[str, Any]] = []
+                    capped = False
+                    for i in range(loads):  # in turn, ours then bertviz's; switches on the last load of each
+                        last = i == loads - 1
+                        ours.append(measure_page(browser, ours_path, 1, switches if last else 0))
+                        if not capped:
+                            got = measure_bertviz(browser, theirs_path, switches if last else 0, cap_s)
+                            capped = got is None  # no further load of a page that shows nothing in the cap
+                            theirs += [got] if got else []
+                    r, t = ours[-1], theirs[-1] if theirs and not capped else {"paint": [], "shown": []}
+                    first = med(x["first"] for x in ours)
+                    their_first = cap_s * 1000 if capped else med(x["first"] for x in theirs)
+                    big = n == 512  # the targets are set at 512 tokens
                     rows += [
-                        Row("browser: file → first heatmap", name, n, r["first"], SECOND_MS, "ms", target),
-                        Row("browser: head switch repaint, median", name, n, med(r["paint"]), FRAME_MS, "ms", target),
-                        Row("browser: head switch repaint, max", name, n, top(r["paint"]), FRAME_MS, "ms", target),
-                        Row("browser: switch → pixels (+ frame wait), median", name, n, med(r["switch"]), FRAME_MS, "ms"),
+                        Row("browser: file → first attention shown", name, n, first, their_first, "ms",
+                            bound=SECOND_MS if big else None, capped=capped),
+                        Row("browser: head switch repaint (script), median", name, n, med(r["paint"]),
+                            med(t["paint"]) if t["paint"] else nan, "ms", bound=FRAME_MS if big else None),
+                        Row("browser: head switch repaint (script), max", name, n, max(r["paint"]),
+                            max(t["paint"]) if t["paint"] else nan, "ms", bound=FRAME_MS if big else None),
+                        Row("browser: head switch → frame shown, median", name, n, med(r["shown"]),
+                            med(t["shown"]) if t["shown"] else nan, "ms"),
                     ]
-                    print(f"  {name} n={n}: page {path.stat().st_size / 1e6:.1f} MB; file → first heatmap per load "
-                          f"(ms): {', '.join(f'{v:.0f}' for v in r['first_all'])}; arcs paint median "
-                          f"{med(r['arcs']):.1f} ms", file=sys.stderr)
-                    path.unlink()
+                    each = {side: ", ".join(f"{x['first']:.0f}" for x in got) for side, got in (("ours", ours), ("bertviz", theirs))}
+                    print(f"  {name} n={n}: page {ours_path.stat().st_size / 1e6:.1f} MB, bertviz's "
+                          f"{theirs_path.stat().st_size / 1e6:.1f} MB; file → first attention shown per load (ms): "
+                          f"ours {each['ours']}; bertviz {each['bertviz']}{'; ' if theirs and capped else ''}"
+                          f"{f'nothing shown within {cap_s:g} s' if capped else ''}; "
+                          f"bertviz switches {len(t['shown'])}; our arcs paint median {med(r['arcs']):.1f} ms",
+                          file=sys.stderr)
+                    ours_path.unlink()
+                    theirs_path.unlink()
         finally:
             browser.close()
     return rows
@@ -335,11 +468,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--switches", type=int, default=20)
     p.add_argument("--loads", type=int, default=3, help="fresh page loads for the mount → first heatmap median")
     p.add_argument("--lab", action="store_true", help="in a live JupyterLab instead of the exported page")
+    p.add_argument("--bertviz-cap", type=float, default=60.0,
+                   help="seconds to wait for bertviz's page to show its attention (at 512 tokens it shows nothing)")
+    p.add_argument("--d3", type=Path, default=BERTVIZ_LIBS[D3_URL],
+                   help="d3 5.7.0's d3.min.js, for bertviz's page (default: $BERTVIZ_D3, else node_modules')")
     args = p.parse_args(argv)
+    BERTVIZ_LIBS[D3_URL] = args.d3
     if args.lab:
         print(row_table(measure_lab(args.sizes, args.models, switches=args.switches)))
     else:
-        print(row_table(measure(args.sizes, args.switches, args.loads, args.models), "measured", "budget"))
+        print(row_table(measure(args.sizes, args.switches, args.loads, args.models, args.bertviz_cap),
+                        "ours", "bertviz head_view"))
 
 
 if __name__ == "__main__":

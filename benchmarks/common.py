@@ -176,9 +176,11 @@ class Row:
     model: str
     n: int
     ours: float
-    baseline: float
+    baseline: float  # nan: the baseline could not be measured (shown as "—")
     unit: str
     target: float | None = None  # the ratio to stay at or under
+    bound: float | None = None  # or a limit on ours itself, in the unit (e.g. 1 s to the first heatmap)
+    capped: bool = False  # the baseline had not finished when its wait ended at `baseline`: a lower bound
 
     @property
     def ratio(self) -> float:
@@ -186,25 +188,35 @@ class Row:
 
     @property
     def verdict(self) -> str:
+        if self.bound is not None:
+            return "met" if self.ours <= self.bound else "MISSED"
         if self.target is None:
             return ""
-        return "met" if self.ratio <= self.target else "MISSED"
+        return "met" if self.ratio <= self.target else "MISSED"  # a capped baseline: the ratio is an upper bound
 
 
 def row_table(rows: list[Row], ours: str = "ours", baseline: str = "baseline") -> str:
     def fmt(x: float) -> str:
+        if x != x:
+            return "—"
         return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
+
+    def base(r: Row) -> str:
+        return f"> {fmt(r.baseline)}" if r.capped else fmt(r.baseline)
 
     def ratio(r: Row) -> str:
         if r.ratio != r.ratio:  # no baseline to divide by (nothing measured on its side: memory reused)
             return "—"
-        return f"{100 * r.ratio:.2f}%" if r.unit in ("MB", "B") else f"{r.ratio:.2f}x"
+        text = f"{100 * r.ratio:.2f}%" if r.unit in ("MB", "B") else f"{r.ratio:.2f}x"
+        return f"< {text}" if r.capped else text
 
     def target(r: Row) -> str:
+        if r.bound is not None:
+            return f"≤ {fmt(r.bound)} {r.unit}"
         if r.target is None:
             return ""
         return f"≤ {100 * r.target:g}%" if r.unit in ("MB", "B") else f"≤ {r.target:g}x"
 
     return table(["benchmark", "model", "n", f"{ours}", f"{baseline}", "unit", "ratio", "target", ""],
-                 [[r.benchmark, r.model, r.n, fmt(r.ours), fmt(r.baseline), r.unit, ratio(r), target(r), r.verdict]
+                 [[r.benchmark, r.model, r.n, fmt(r.ours), base(r), r.unit, ratio(r), target(r), r.verdict]
                   for r in rows])
