@@ -181,18 +181,19 @@ def alti_distances(b: Block, chunk_elements: int | None = None) -> torch.Tensor:
     if b.sigma is not None:
         weights_to[:, :heads] /= b.sigma
     weights_to[:, heads].diagonal().fill_(1)
-    out = b.output.new_empty(n, n)  # j, i
     rows = max(1, min(n, ROWS, chunk_elements // d))
     cols = max(1, min(n, chunk_elements // (rows * d)))
+    blocks = -(-n // rows)
+    out = b.output.new_empty(blocks, n, rows)  # row block, j, i in the block: each block's sums land contiguous
     buffer = b.output.new_empty(cols, rows, d)  # the only n×d-sized temporary
-    for i0 in range(0, n, rows):
-        i1 = min(n, i0 + rows)
+    for block in range(blocks):
+        i0, i1 = block * rows, min(n, (block + 1) * rows)
         for j0 in range(0, n, cols):
             j1 = min(n, j0 + cols)
             parts = torch.bmm(weights_to[j0:j1, :, i0:i1].transpose(1, 2), by_token[j0:j1],
                               out=buffer[:j1 - j0, :i1 - i0])  # j, i, d: Σ_h α'^h_ij v_h(x_j) (+ residual)
-            out[j0:j1, i0:i1] = parts.sub_(b.output[i0:i1]).abs_().sum(-1)
-    return out.t().contiguous()
+            torch.sum(parts.sub_(b.output[i0:i1]).abs_(), -1, out=out[block, j0:j1, :i1 - i0])
+    return out.transpose(1, 2).reshape(blocks * rows, n)[:n]  # i, j
 
 
 def alti_layer(b: Block, chunk_elements: int | None = None) -> torch.Tensor:
