@@ -1,11 +1,12 @@
 """Norm-based and ALTI views of every layer against the model's own eager pass, side by side: time and peak memory.
 
 Rows "norm + ALTI views": from a trace already made, ``norm`` (‖α f(x)‖ per head) and ``alti`` (ALTI contributions)
-of all L layers, computed afresh each run (no cache), against the model's own eager pass with attentions and hidden
-states; medians of interleaved runs in one process, both warm. Rows "..., peak memory added": in a fresh process,
-after a warm-up at the same shapes, the rise of peak resident memory while computing the views (the results they
-keep included: L×H×n×n for norm, L×n×n for ALTI) against the size of ONE layer's n×n×d tensor of ALTI's vectors
-T_i(x_j) in float32, which a non-streamed ALTI holds (805 MB at n = 512, d = 768).
+of all L layers, computed afresh each run (no cache: neither the views' nor the trace's computed layers), against
+the model's own eager pass with attentions and hidden states; medians of interleaved runs in one process, both
+warm. Rows "..., peak memory added": in a fresh process, after a warm-up at the same shapes, the rise of peak
+resident memory while computing the views (the results they keep included: L×H×n×n for norm, L×n×n for ALTI)
+against the size of ONE layer's n×n×d tensor of ALTI's vectors T_i(x_j) in float32, which a non-streamed ALTI holds
+(805 MB at n = 512, d = 768).
 
     python benchmarks/contributions.py                 # a bert-base sized random BERT, n = 16 ... 512
     python benchmarks/contributions.py --sizes 512
@@ -42,9 +43,10 @@ def analysis(n: int) -> Any:
 
 
 def views(a: Any) -> Any:
-    """norm and alti of every layer, from scratch."""
+    """norm and alti of every layer, from scratch: the trace's cache of computed layers emptied first."""
     from transeasy_widget.contributions import Contributions
 
+    a.trace.cache.clear()
     c = Contributions(a)
     for layer in range(c.num_layers):
         c.layer("norm", layer)

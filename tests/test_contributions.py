@@ -205,7 +205,8 @@ def test_alti_distances_do_not_depend_on_the_chunk_size(word_tokenizer):
     block = C.block(a, 1)
     n, d = block.output.shape
     whole = (block.output[:, None] - C.transformed_vectors(block)).abs().sum(-1)
-    for chunk in (1, n * d, 3 * n * d + 5, 10 ** 9):  # one token at a time, one, three and a bit, all at once
+    # one row of one token at a time, five rows (the last block short), one token, three and a bit, all at once
+    for chunk in (1, 5 * d, n * d, 3 * n * d + 5, 10 ** 9):
         assert (C.alti_distances(block, chunk) - whole).abs().max() < 1e-4
 
 
@@ -432,3 +433,12 @@ def test_pre_norm_decoders_decompose_the_block_output_as_the_papers_define_it(ki
     assert (views.alti.triu(1) == 0).all() and (views.norm.triu(1) == 0).all()
     single = tw.analyze(TEXT, model=model.float(), tokenizer=tok)
     assert (single.attentions.alti.double() - torch.stack([r["alti"] for r in ref])).abs().max() < 5e-3
+
+
+def test_the_views_compute_no_feed_forward(word_tokenizer):
+    model = random_bert(2, 4, 32, vocab=len(word_tokenizer))
+    a = tw.analyze("The cat sat on the mat because it was tired.", model=model, tokenizer=word_tokenizer)
+    c = C.Contributions(a)
+    _ = c.layer("norm", 1), c.layer("alti", 1), c.layer("norm_summed", 1)
+    held = a.trace.layer_stages(1, block_only=True)  # what the cache holds of layer 1, computed nothing more
+    assert "addnorm1_norm_hidden" in held and not any(name.startswith(("ffnn", "addnorm2")) for name in held)

@@ -162,6 +162,32 @@ def test_one_layer_is_computed_once_and_alone(word_tokenizer, counted):
     assert counted == {"attention": 8, "rest": 8}
 
 
+def test_the_attention_block_is_computed_without_the_feed_forward(word_tokenizer, monkeypatch):
+    calls = {"block": 0, "ffn": 0}
+
+    def counting(part: str) -> Any:
+        original = getattr(encoder_module, f"{part}_stages")
+
+        def run(*args: Any) -> dict[str, torch.Tensor]:
+            calls[part] += 1
+            return original(*args)  # type: ignore[no-any-return]
+        return run
+
+    for part in calls:
+        monkeypatch.setattr(encoder_module, f"{part}_stages", counting(part))
+    model = random_bert(3, 4, 32, vocab=len(word_tokenizer))
+    a = tw.analyze(SINGLE[0], model=model, tokenizer=word_tokenizer)
+    full = tw.analyze(SINGLE[0], model=model, tokenizer=word_tokenizer).trace.layer_stages(2)  # the whole layer
+    t, before = a.trace, dict(calls)
+    norm1 = t["addnorm1_norm_hidden", 2]  # what the contribution views read: the block, no feed-forward
+    assert calls == {"block": before["block"] + 1, "ffn": before["ffn"]}
+    assert not any(name.startswith(("ffnn", "addnorm2")) for name in t.layer_stages(2, block_only=True))
+    assert torch.equal(norm1, full["addnorm1_norm_hidden"])
+    assert torch.equal(t["ffnn_dense_act", 2], full["ffnn_dense_act"])  # then the feed-forward from the held block
+    assert calls == {"block": before["block"] + 1, "ffn": before["ffn"] + 1}
+    assert torch.equal(t["addnorm2_norm_hidden", 2], t.manual_hiddens[3])
+
+
 def test_per_layer_access_refuses_what_it_cannot_give(word_tokenizer):
     a = tw.analyze(SINGLE[0], model=random_bert(2, 4, 32, vocab=len(word_tokenizer)), tokenizer=word_tokenizer)
     t = a.trace

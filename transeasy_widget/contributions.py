@@ -28,7 +28,7 @@ of W_O.T (``addnorm1_dense_weight``):
   are in ``transeasy_widget.propagation``.
 
 Memory is streamed layer by layer: a layer needs its H×n×d head vectors f_h(x_j) (19 MB at n = 512, d = 768) and,
-for ALTI, the T_i(x_j) of a few input tokens at a time (``CHUNK_ELEMENTS`` floats: 2 MB), never L×H×n×n×d nor n×n×d.
+for ALTI, the T_i(x_j) of a block of rows i and input tokens j at a time (``CHUNK_ELEMENTS`` floats: 1 MB), never L×H×n×n×d nor n×n×d.
 
 A pre-norm decoder (GPT-2 and the Llama family: X_l + Attn(norm(X_l))) plugs in through ``Block``: its head
 vectors are f_h(x̃_j) of the normalised token x̃_j = norm(x_j) (``selfattn_value_hidden`` reads it; with
@@ -58,8 +58,8 @@ if TYPE_CHECKING:
 
     from .headstats import HeadStats
 
-CHUNK_ELEMENTS = 1 << 19  # floats of T_i(x_j) held at once by ALTI (2 MB in float32: the three passes over a chunk
-# run in cache; 8 MB was 10-15 % slower at 512 tokens on bert-base)
+CHUNK_ELEMENTS = 1 << 18  # floats of T_i(x_j) held at once by ALTI (1 MB in float32), in blocks of ROWS rows i:
+ROWS = 128  # a block and its rows of y (1.1 MB at d = 768) stay in one core's cache for the three passes over it
 
 
 def _stage(a: Any, name: str, layer: int) -> Any:
@@ -86,16 +86,17 @@ def head_vectors(a: Any, layer: int) -> torch.Tensor:
     return torch.bmm(values, w_out.reshape(heads, dh, w_out.shape[1]))
 
 
-def norm_layer(a: Any, layer: int) -> torch.Tensor:
-    """‖α^h_ij f_h(x_j)‖ for every head of a layer: H×n×n."""
+def norm_layer(a: Any, layer: int, vectors: torch.Tensor | None = None) -> torch.Tensor:
+    """‖α^h_ij f_h(x_j)‖ for every head of a layer: H×n×n (``vectors``: the layer's ``head_vectors`` if at hand)."""
     attention = _stage(a, "selfattn_attention", layer)
-    return attention * torch.linalg.vector_norm(head_vectors(a, layer), dim=-1)[:, None, :]
+    vectors = head_vectors(a, layer) if vectors is None else vectors
+    return attention * torch.linalg.vector_norm(vectors, dim=-1)[:, None, :]
 
 
-def norm_summed_layer(a: Any, layer: int) -> torch.Tensor:
+def norm_summed_layer(a: Any, layer: int, vectors: torch.Tensor | None = None) -> torch.Tensor:
     """‖Σ_h α^h_ij f_h(x_j)‖ of a layer: n×n (through each token's H×H Gram matrix, in float64)."""
     attention = _stage(a, "selfattn_attention", layer)
-    vectors = head_vectors(a, layer).double()
+    vectors = (head_vectors(a, layer) if vectors is None else vectors).double()
     gram = torch.einsum("hjd,gjd->jhg", vectors, vectors)  # n×H×H
     weights = attention.double().permute(2, 1, 0)  # j, i, h
     squared = (torch.bmm(weights, gram) * weights).sum(-1)  # j, i: Σ_hg α_h α_g ⟨f_h, f_g⟩
@@ -126,20 +127,21 @@ class Block:
         return (u - u.mean(-1, keepdim=True)) * self.gamma / sigma
 
 
-def block(a: Any, layer: int) -> Block:
+def block(a: Any, layer: int, vectors: torch.Tensor | None = None) -> Block:
     """The attention block of a layer. Post-norm: y_i = LN(Σ_h Σ_j α^h_ij f_h(x_j) + b_O + x_i); pre-norm decoder:
     y_i = x_i + Σ_h Σ_j α^h_ij f_h(x̃_j) + b_O, the residual stream after attention."""
+    vectors = head_vectors(a, layer) if vectors is None else vectors
     if a.family in DECODERS:
         bias = _stage(a, "addnorm1_dense_bias", layer)
         output = _stage(a, "addnorm1_add_hidden", layer)
-        return Block(_stage(a, "selfattn_attention", layer), head_vectors(a, layer), _stage(a, "manual_hiddens", layer),
+        return Block(_stage(a, "selfattn_attention", layer), vectors, _stage(a, "manual_hiddens", layer),
                      None, None, bias.expand_as(output), output)
     summed = _stage(a, "addnorm1_add_hidden", layer)  # u_i, the LayerNorm's input
     gamma = _stage(a, "addnorm1_norm_weight", layer)
     sigma = torch.sqrt(summed.var(-1, unbiased=False) + _norm1_eps(a, layer))
     bias = _stage(a, "addnorm1_dense_bias", layer)
     rest = (bias - bias.mean()) * gamma / sigma[:, None] + _stage(a, "addnorm1_norm_bias", layer)
-    return Block(_stage(a, "selfattn_attention", layer), head_vectors(a, layer), _stage(a, "manual_hiddens", layer),
+    return Block(_stage(a, "selfattn_attention", layer), vectors, _stage(a, "manual_hiddens", layer),
                  gamma, sigma, rest, _stage(a, "addnorm1_norm_hidden", layer))
 
 
@@ -153,32 +155,45 @@ def transformed_vectors(b: Block, rows: slice | None = None) -> torch.Tensor:
 
 
 def alti_distances(b: Block, chunk_elements: int | None = None) -> torch.Tensor:
-    """‖y_i − T_i(x_j)‖₁ for every i, j: n×n, computed for a few input tokens j at a time (``chunk_elements`` floats).
+    """‖y_i − T_i(x_j)‖₁ for every i, j: n×n, computed a block of T_i(x_j) at a time (``chunk_elements`` floats).
 
     With a LayerNorm after the block, post_i(u) = (γ/σ_i) ⊙ (u − mean(u)): the centring and γ go into the head
-    vectors once, 1/σ_i into the attention weights, so the T_i(x_j) of a chunk of j are ONE batched product
-    (α'·v, ``bmm``) plus the residual on the diagonal, then |T − y| summed in place: no n×n×d tensor, no pass per
-    head. Peak: ``chunk_elements`` floats, plus the layer's H×n×d head vectors (twice: as read, centred and scaled).
+    vectors once, 1/σ_i into the attention weights, and the residual becomes one more "head" whose weight is
+    [i = j]. So the T_i(x_j) of a block of rows i and tokens j are ONE batched product (batch j: the rows i × H+1
+    weights times the H+1 vectors of token j), then y_i subtracted, |·| and the sum over d in place: no n×n×d
+    tensor, no pass per head. Blocks of ``ROWS`` rows keep the block and its y_i in the core's cache for those
+    three passes. Peak: ``chunk_elements`` floats, plus the layer's head vectors and weights rearranged once
+    ((H+1)×n×d and (H+1)×n×n).
     """
-    _, n, d = b.vectors.shape
+    heads, n, d = b.vectors.shape
     chunk_elements = chunk_elements or CHUNK_ELEMENTS
-    vectors, residual, weights = b.vectors, b.residual, b.attention
-    if b.gamma is not None and b.sigma is not None:  # γ into the vectors, 1/σ_i into row i's weights
+    vectors, residual = b.vectors, b.residual
+    if b.gamma is not None and b.sigma is not None:  # γ into the vectors (1/σ_i into row i's weights below)
         vectors = (vectors - vectors.mean(-1, keepdim=True)) * b.gamma
         residual = (residual - residual.mean(-1, keepdim=True)) * b.gamma / b.sigma[:, None]
-        weights = weights / b.sigma[:, None]
-    by_token = vectors.permute(1, 0, 2)  # j, h, d
-    out = b.output.new_empty(n, n)
-    step = max(1, min(n, chunk_elements // (n * d)))
-    buffer = b.output.new_empty(step, n, d)  # the only n×d-sized temporaries: step of them
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        parts = torch.bmm(weights[:, :, start:stop].permute(2, 1, 0), by_token[start:stop],
-                          out=buffer[:stop - start])  # j, i, d: Σ_h α'^h_ij v_h(x_j)
-        own = torch.arange(start, stop)
-        parts[own - start, own] += residual[start:stop]
-        out[:, start:stop] = parts.sub_(b.output).abs_().sum(-1).t()
-    return out
+    # by token j: its H+1 vectors (H+1)×d, and the weights (H+1)×n_i it gets from each row i (the residual's: [i = j])
+    by_token = b.output.new_empty(n, heads + 1, d)
+    by_token[:, :heads] = vectors.transpose(0, 1)
+    by_token[:, heads] = residual
+    weights_to = b.output.new_zeros(n, heads + 1, n)
+    for h in range(heads):  # one n×n transpose per head: a 3-d permute copy is 6× slower
+        weights_to[:, h] = b.attention[h].t()
+    if b.sigma is not None:
+        weights_to[:, :heads] /= b.sigma
+    weights_to[:, heads].diagonal().fill_(1)
+    rows = max(1, min(n, ROWS, chunk_elements // d))
+    cols = max(1, min(n, chunk_elements // (rows * d)))
+    blocks = -(-n // rows)
+    out = b.output.new_empty(blocks, n, rows)  # row block, j, i in the block: each block's sums land contiguous
+    buffer = b.output.new_empty(cols, rows, d)  # the only n×d-sized temporary
+    for block in range(blocks):
+        i0, i1 = block * rows, min(n, (block + 1) * rows)
+        for j0 in range(0, n, cols):
+            j1 = min(n, j0 + cols)
+            parts = torch.bmm(weights_to[j0:j1, :, i0:i1].transpose(1, 2), by_token[j0:j1],
+                              out=buffer[:j1 - j0, :i1 - i0])  # j, i, d: Σ_h α'^h_ij v_h(x_j) (+ residual)
+            torch.sum(parts.sub_(b.output[i0:i1]).abs_(), -1, out=out[block, j0:j1, :i1 - i0])
+    return out.transpose(1, 2).reshape(blocks * rows, n)[:n]  # i, j
 
 
 def alti_layer(b: Block, chunk_elements: int | None = None) -> torch.Tensor:
@@ -227,6 +242,7 @@ class Contributions:
     def __init__(self, inputs: Any):
         self.analysis = inputs  # analysis.Inputs: the trace, encoding, model, tokenizer and words of an analysis
         self._layers: dict[tuple[str, int], torch.Tensor] = {}
+        self._vectors: tuple[int, torch.Tensor] | None = None  # the last layer's head vectors: norm and ALTI share them
 
     @property
     def num_layers(self) -> int:
@@ -250,17 +266,22 @@ class Contributions:
             self._layers[key] = self._compute(view, layer)
         return self._layers[key]
 
+    def _head_vectors(self, layer: int) -> torch.Tensor:
+        if self._vectors is None or self._vectors[0] != layer:
+            self._vectors = (layer, head_vectors(self.analysis, layer))
+        return self._vectors[1]
+
     def _compute(self, view: str, layer: int) -> torch.Tensor:
         from . import propagation
 
         a = self.analysis
         with torch.inference_mode():
             if view == "norm":
-                return norm_layer(a, layer)
+                return norm_layer(a, layer, self._head_vectors(layer))
             if view == "norm_summed":
-                return norm_summed_layer(a, layer)[None]
+                return norm_summed_layer(a, layer, self._head_vectors(layer))[None]
             if view == "alti":
-                return alti_layer(block(a, layer))[None]
+                return alti_layer(block(a, layer, self._head_vectors(layer)))[None]
             if view == "alti_rollout":
                 here = self.layer("alti", layer)[0]
                 return here[None] if layer == 0 else (here @ self.layer("alti_rollout", layer - 1)[0])[None]

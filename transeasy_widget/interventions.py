@@ -128,6 +128,10 @@ class EditedLayers:
         return self.base.attention_names
 
     @property
+    def block_names(self) -> tuple[str, ...]:
+        return self.base.block_names
+
+    @property
     def layer_names(self) -> tuple[str, ...]:
         return self.base.layer_names
 
@@ -154,8 +158,12 @@ class EditedLayers:
     def attention(self, layer: int, x: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
         return self.base.attention(layer, x, _chain(self.edits.get(layer), edit))
 
-    def rest(self, layer: int, x: Tensor, attention: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
-        return self.base.rest(layer, x, attention, _chain(self.edits.get(layer), edit))
+    def rest(self, layer: int, x: Tensor, attention: Mapping[str, Tensor], edit: Edit | None = None,
+             block_only: bool = False) -> dict[str, Tensor]:
+        return self.base.rest(layer, x, attention, _chain(self.edits.get(layer), edit), block_only)
+
+    def ffn(self, layer: int, block: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
+        return self.base.ffn(layer, block, _chain(self.edits.get(layer), edit))
 
     def final(self, x_last: Tensor, logits: bool) -> dict[str, Tensor]:
         return self.base.final(x_last, logits)  # type: ignore[attr-defined, no-any-return]

@@ -66,8 +66,9 @@ class Trace(StagesAsAttributes):
     Kept from the start: the symbolic and embedding stages, ``manual_hiddens`` (X_0 … X_L) and the weight
     stages (views of the model's parameters). Computed when asked for, from X_l: the other activation stages.
     Asking for one layer computes that layer only (once: ``trace.cache`` keeps recent layers, up to
-    ``cache.budget_mb``), and only as far as needed: Q, K, the scores and the attention weights first, the rest
-    of the layer (values, context, dense, feed-forward) when one of its stages is asked for.
+    ``cache.budget_mb``), and only as far as needed: Q, K, the scores and the attention weights first, then the
+    attention block (values, context, dense, the first add & norm), the feed-forward when one of its stages is
+    asked for.
 
     The full-shape attribute of a per-layer activation stage (``trace.selfattn_attention``, L×H×n×n) computes
     every layer not in the cache and stacks them into a new tensor on each access: in a loop over layers, ask
@@ -121,30 +122,34 @@ class Trace(StagesAsAttributes):
         return LayerTrace(self, check_index("layer", layer, self.sizes["L"]))
 
     def layer_stages(self, layer: int, attention_only: bool = False,
-                     held: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                     held: dict[str, torch.Tensor] | None = None, block_only: bool = False) -> dict[str, torch.Tensor]:
         """Every activation stage of one layer (a new dict of the cached tensors): from the cache, or computed.
 
         ``attention_only``: the layers' ``attention_names`` suffice (Q, K, the scores, the weights: what the attention
-        views read), so a layer not in the cache is computed that far only; the rest of it follows from that
-        part when asked for (``held``: a part of this layer the caller holds, where the cache has none). Either way
-        the numbers are those of the full pass.
+        views read), so a layer not in the cache is computed that far only; ``block_only``: the ``block_names``
+        suffice (the attention block up to its residual and norm, no feed-forward: what the contribution views read).
+        The rest of the layer follows from such a part when asked for (``held``: a part of this layer the caller
+        holds, where the cache has none). Either way the numbers are those of the full pass.
         """
         layer = check_index("layer", layer, self.sizes["L"])
         if layer < self.shared_below:  # not edited: the very tensors of the source's trace
             assert self.source is not None
-            return self.source.layer_stages(layer, attention_only, held)
+            return self.source.layer_stages(layer, attention_only, held, block_only)
         stages = self.cache.get(layer)
         if stages is None and held:
             stages = held
-        if stages is not None and (attention_only or self._layers.OUTPUT in stages):
+        block_end = self._layers.block_names[-1]
+        if stages is not None and (attention_only or (block_only and block_end in stages)
+                                   or self._layers.OUTPUT in stages):
             return dict(stages)
         x = self._values["manual_hiddens"][layer]
-        if stages is not None:  # the attention part is held: the rest from it
-            stages = {**stages, **self._layers.rest(layer, x, stages)}
-        elif attention_only:
-            stages = self._layers.attention(layer, x)
-        else:
-            stages = self._layers.layer(layer, x)
+        if stages is None:
+            stages = (self._layers.attention(layer, x) if attention_only or block_only
+                      else self._layers.layer(layer, x))
+        if not attention_only and block_end not in stages:  # the attention part is held: the rest (or block) from it
+            stages = {**stages, **self._layers.rest(layer, x, stages, block_only=block_only)}
+        elif not (attention_only or block_only) and self._layers.OUTPUT not in stages:  # the block is: the feed-forward
+            stages = {**stages, **self._layers.ffn(layer, stages)}
         self.cache.put(layer, stages)
         return dict(stages)
 
@@ -180,7 +185,8 @@ class Trace(StagesAsAttributes):
             raise KeyError(f"{name} has no layer axis (dims {', '.join(stage.dims) or 'none'}): ask trace.{name}.")
         layer = check_index("layer" if stage.dims[0] == "L" else "hidden state", layer, self.shape(name)[0])
         if name in self._layers.layer_names:
-            return self.layer_stages(layer, attention_only=name in self._layers.attention_names)[name]
+            return self.layer_stages(layer, attention_only=name in self._layers.attention_names,
+                                     block_only=name in self._layers.block_names)[name]
         return self._values[name][layer]  # the hidden states and the weight views are kept
 
     def __contains__(self, name: object) -> bool:
@@ -231,7 +237,8 @@ class LayerTrace(StagesAsAttributes):
         layers = self.trace._layers
         if name in layers.layer_names and name in self.trace:
             if name not in self._stages:
-                self._stages = self.trace.layer_stages(self.index, name in layers.attention_names, held=self._stages)
+                self._stages = self.trace.layer_stages(self.index, name in layers.attention_names, held=self._stages,
+                                                       block_only=name in layers.block_names)
             return self._stages[name]
         if name in self.names:
             return self.trace[name, self.index]

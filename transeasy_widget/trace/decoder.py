@@ -210,9 +210,9 @@ def attention_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor
     return s
 
 
-def rest_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
-    """The rest of one decoder layer from X_l and its ``attention_stages``: context, output projection, residual,
-    the feed-forward; X_{l+1} is ``addnorm2_add_hidden``. ``edit``: as in ``attention_stages``."""
+def block_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
+    """The attention block of one decoder layer from X_l and its ``attention_stages``: context, output projection,
+    residual (``addnorm1_add_hidden``, what the feed-forward reads). ``edit``: as in ``attention_stages``."""
     e = edit or _same
     n = x.shape[0]
     heads = p.heads
@@ -222,7 +222,15 @@ def rest_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor], edi
     concat = contvec.transpose(0, 1).reshape(n, heads * p.head_dim)
     s: dict[str, Tensor] = {"selfattn_contvec": _heads(concat, p.head_dim), "selfattn_contvec_concat": concat}
     dense1 = s["addnorm1_dense_hidden"] = e("addnorm1_dense_hidden", project(concat, p.attn_out))
-    mid = s["addnorm1_add_hidden"] = e("addnorm1_add_hidden", torch.add(x, dense1))
+    s["addnorm1_add_hidden"] = e("addnorm1_add_hidden", torch.add(x, dense1))
+    return s
+
+
+def ffn_stages(p: DecoderLayerParts, mid: Tensor, edit: Edit | None = None) -> dict[str, Tensor]:
+    """The feed-forward of one decoder layer from the residual stream after attention (``addnorm1_add_hidden``);
+    X_{l+1} is ``addnorm2_add_hidden``. ``edit``: as in ``attention_stages``."""
+    e = edit or _same
+    s: dict[str, Tensor] = {}
     h2, s["ffnn_norm_scale"] = normalize(mid, p.norm2)
     h2 = s["ffnn_norm_hidden"] = e("ffnn_norm_hidden", h2)
     if p.gate is not None and p.up is not None:
@@ -237,6 +245,13 @@ def rest_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor], edi
     dense2 = s["addnorm2_dense_hidden"] = e("addnorm2_dense_hidden", project(inner, p.ffn_out))
     s["addnorm2_add_hidden"] = e("addnorm2_add_hidden", torch.add(mid, dense2))
     return s
+
+
+def rest_stages(p: DecoderLayerParts, x: Tensor, attn: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
+    """The rest of one decoder layer from X_l and its ``attention_stages``: the block, then the feed-forward;
+    X_{l+1} is ``addnorm2_add_hidden``. ``edit``: as in ``attention_stages``."""
+    block = block_stages(p, x, attn, edit)
+    return {**block, **ffn_stages(p, block["addnorm1_add_hidden"], edit)}
 
 
 def layer_stages(p: DecoderLayerParts, x: Tensor, rope: tuple[Tensor, Tensor] | None,
@@ -298,12 +313,17 @@ class Decoder:
                 "selfattn_qkt_scale_soft_hidden", "selfattn_attention")
 
     @property
+    def block_names(self) -> tuple[str, ...]:
+        """The stages ``attention`` and the block give, up to the residual after attention (no feed-forward)."""
+        return (*self.attention_names, "selfattn_contvec", "selfattn_contvec_concat", "addnorm1_dense_hidden",
+                "addnorm1_add_hidden")
+
+    @property
     def layer_names(self) -> tuple[str, ...]:
         """Every activation stage ``layer`` gives: one entry per layer, recomputed from X_l."""
         ffn = (("ffnn_gate_hidden", "ffnn_gate_act", "ffnn_up_hidden", "ffnn_glu_hidden") if self.parts[0].gated
                else ("ffnn_dense_hidden", "ffnn_dense_act"))
-        return (*self.attention_names, "selfattn_contvec", "selfattn_contvec_concat", "addnorm1_dense_hidden",
-                "addnorm1_add_hidden", "ffnn_norm_scale", "ffnn_norm_hidden", *ffn, "addnorm2_dense_hidden",
+        return (*self.block_names, "ffnn_norm_scale", "ffnn_norm_hidden", *ffn, "addnorm2_dense_hidden",
                 "addnorm2_add_hidden")
 
     def dims(self) -> dict[str, int]:
@@ -332,10 +352,20 @@ class Decoder:
         with torch.no_grad():
             return attention_stages(self.parts[layer], x, self.rope, self.masks[layer], edit)
 
-    def rest(self, layer: int, x: Tensor, attention: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
-        """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``."""
+    def rest(self, layer: int, x: Tensor, attention: Mapping[str, Tensor], edit: Edit | None = None,
+             block_only: bool = False) -> dict[str, Tensor]:
+        """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``;
+        ``block_only``: up to the block's end only (``ffn`` then gives the rest)."""
+        p = self.parts[layer]
         with torch.no_grad():
-            return rest_stages(self.parts[layer], x, attention, edit)
+            if block_only:
+                return block_stages(p, x, attention, edit)
+            return rest_stages(p, x, attention, edit)
+
+    def ffn(self, layer: int, block: Mapping[str, Tensor], edit: Edit | None = None) -> dict[str, Tensor]:
+        """The feed-forward stages of one layer from its ``block_names`` part: the last part of ``layer``."""
+        with torch.no_grad():
+            return ffn_stages(self.parts[layer], block["addnorm1_add_hidden"], edit)
 
     def final(self, x_last: Tensor, logits: bool) -> dict[str, Tensor]:
         """The final norm of X_L (and the logits where asked for), computed now."""

@@ -244,10 +244,10 @@ def attention_stages(x: torch.Tensor, p: LayerParts, heads: int, edit: Edit | No
             "selfattn_qkt_scale_soft_hidden": attention, "selfattn_attention": attention}
 
 
-def rest_stages(x: torch.Tensor, attention: torch.Tensor, p: LayerParts, heads: int,
-                edit: Edit | None = None) -> dict[str, torch.Tensor]:
-    """The stages of one layer after its attention weights (H×n×n): values, context, dense, residual, LayerNorm,
-    feed-forward; the output X_{l+1} is ``addnorm2_norm_hidden``. ``edit``: as in ``attention_stages``."""
+def block_stages(x: torch.Tensor, attention: torch.Tensor, p: LayerParts, heads: int,
+                 edit: Edit | None = None) -> dict[str, torch.Tensor]:
+    """The attention block of one layer after its weights (H×n×n): values, context, dense, residual and the first
+    LayerNorm (``addnorm1_norm_hidden``, what the feed-forward reads). ``edit``: as in ``attention_stages``."""
     e = edit or _same
     n, _ = x.shape
     v = e("selfattn_value_hidden", _heads_of(_linear(x, p.value), heads))
@@ -255,19 +255,35 @@ def rest_stages(x: torch.Tensor, attention: torch.Tensor, p: LayerParts, heads: 
     concat = contvec.transpose(0, 1).reshape(n, contvec.shape[0] * contvec.shape[2])
     dense1 = e("addnorm1_dense_hidden", _linear(concat, p.attn_out))
     add1 = e("addnorm1_add_hidden", torch.add(dense1, x))
-    norm1 = e("addnorm1_norm_hidden", _layer_norm(add1, p.norm1))
+    return {
+        "selfattn_value_hidden": v, "selfattn_contvec": _heads_of(concat, heads),
+        "selfattn_contvec_concat": concat,
+        "addnorm1_dense_hidden": dense1, "addnorm1_add_hidden": add1,
+        "addnorm1_norm_hidden": e("addnorm1_norm_hidden", _layer_norm(add1, p.norm1)),
+    }
+
+
+def ffn_stages(norm1: torch.Tensor, p: LayerParts, edit: Edit | None = None) -> dict[str, torch.Tensor]:
+    """The feed-forward of one layer from its first LayerNorm's output; the output X_{l+1} is
+    ``addnorm2_norm_hidden``. ``edit``: as in ``attention_stages``."""
+    e = edit or _same
     ffn_hidden = e("ffnn_dense_hidden", _linear(norm1, p.ffn_in))
     ffn_act = e("ffnn_dense_act", p.act(ffn_hidden))
     dense2 = e("addnorm2_dense_hidden", _linear(ffn_act, p.ffn_out))
     add2 = e("addnorm2_add_hidden", torch.add(dense2, norm1))
     return {
-        "selfattn_value_hidden": v, "selfattn_contvec": _heads_of(concat, heads),
-        "selfattn_contvec_concat": concat,
-        "addnorm1_dense_hidden": dense1, "addnorm1_add_hidden": add1, "addnorm1_norm_hidden": norm1,
         "ffnn_dense_hidden": ffn_hidden, "ffnn_dense_act": ffn_act,
         "addnorm2_dense_hidden": dense2, "addnorm2_add_hidden": add2,
         "addnorm2_norm_hidden": e("addnorm2_norm_hidden", _layer_norm(add2, p.norm2)),
     }
+
+
+def rest_stages(x: torch.Tensor, attention: torch.Tensor, p: LayerParts, heads: int,
+                edit: Edit | None = None) -> dict[str, torch.Tensor]:
+    """The stages of one layer after its attention weights (H×n×n): the block, then the feed-forward; the output
+    X_{l+1} is ``addnorm2_norm_hidden``. ``edit``: as in ``attention_stages``."""
+    block = block_stages(x, attention, p, heads, edit)
+    return {**block, **ffn_stages(block["addnorm1_norm_hidden"], p, edit)}
 
 
 def layer_stages(x: torch.Tensor, p: LayerParts, heads: int, edit: Edit | None = None) -> dict[str, torch.Tensor]:
@@ -281,6 +297,13 @@ def layer_stages(x: torch.Tensor, p: LayerParts, heads: int, edit: Edit | None =
 ATTENTION_STAGES: tuple[str, ...] = (
     "selfattn_query_hidden", "selfattn_key_hidden", "selfattn_qkt_hidden", "selfattn_qkt_scale_hidden",
     "selfattn_qkt_scale_soft_hidden", "selfattn_attention",
+)
+
+
+# the stages attention_stages and block_stages give: what the contribution views read (no feed-forward)
+BLOCK_STAGES: tuple[str, ...] = (
+    *ATTENTION_STAGES, "selfattn_value_hidden", "selfattn_contvec", "selfattn_contvec_concat",
+    "addnorm1_dense_hidden", "addnorm1_add_hidden", "addnorm1_norm_hidden",
 )
 
 
@@ -303,13 +326,16 @@ class Layers(Protocol):
     @property
     def attention_names(self) -> tuple[str, ...]: ...
     @property
+    def block_names(self) -> tuple[str, ...]: ...
+    @property
     def layer_names(self) -> tuple[str, ...]: ...
     def dims(self) -> dict[str, int]: ...
     def hiddens(self, x0: torch.Tensor) -> torch.Tensor: ...
     def layer(self, layer: int, x: torch.Tensor, edit: Edit | None = None) -> dict[str, torch.Tensor]: ...
     def attention(self, layer: int, x: torch.Tensor, edit: Edit | None = None) -> dict[str, torch.Tensor]: ...
     def rest(self, layer: int, x: torch.Tensor, attention: Mapping[str, torch.Tensor],
-             edit: Edit | None = None) -> dict[str, torch.Tensor]: ...
+             edit: Edit | None = None, block_only: bool = False) -> dict[str, torch.Tensor]: ...
+    def ffn(self, layer: int, block: Mapping[str, torch.Tensor], edit: Edit | None = None) -> dict[str, torch.Tensor]: ...
 
 
 @dataclass(frozen=True)
@@ -321,6 +347,7 @@ class Encoder:
 
     OUTPUT: ClassVar[str] = "addnorm2_norm_hidden"
     attention_names: ClassVar[tuple[str, ...]] = ATTENTION_STAGES
+    block_names: ClassVar[tuple[str, ...]] = BLOCK_STAGES
     layer_names: ClassVar[tuple[str, ...]] = LAYER_STAGES
 
     def __len__(self) -> int:
@@ -352,10 +379,19 @@ class Encoder:
             return attention_stages(x, self.parts[layer], self.heads, edit)
 
     def rest(self, layer: int, x: torch.Tensor, attention: Mapping[str, torch.Tensor],
-             edit: Edit | None = None) -> dict[str, torch.Tensor]:
-        """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``."""
+             edit: Edit | None = None, block_only: bool = False) -> dict[str, torch.Tensor]:
+        """The other stages of one layer, from X_l and its ``attention`` part: the second part of ``layer``;
+        ``block_only``: up to the block's end only (``ffn`` then gives the rest)."""
+        p = self.parts[layer]
         with torch.no_grad():
-            return rest_stages(x, attention["selfattn_attention"], self.parts[layer], self.heads, edit)
+            if block_only:
+                return block_stages(x, attention["selfattn_attention"], p, self.heads, edit)
+            return rest_stages(x, attention["selfattn_attention"], p, self.heads, edit)
+
+    def ffn(self, layer: int, block: Mapping[str, torch.Tensor], edit: Edit | None = None) -> dict[str, torch.Tensor]:
+        """The feed-forward stages of one layer from its ``block_names`` part: the last part of ``layer``."""
+        with torch.no_grad():
+            return ffn_stages(block["addnorm1_norm_hidden"], self.parts[layer], edit)
 
 
 def encoder_stages(embedded: torch.Tensor, parts: Sequence[LayerParts], heads: int,
