@@ -466,3 +466,74 @@ def test_statistics_by_norm_equal_those_of_each_texts_trace(family):
         assert int(cs.histogram(f"norm_{name}")[0].sum(-1).min()) == len(TEXTS)
     # the norms reweight the columns: by norm is not by weight (else the checks above could not tell them apart)
     assert max(float((cs.mean(f"norm_{s}") - cs.mean(s)).abs().max()) for s in ("cls", "self", "prev")) > 5e-3
+
+
+def test_statistics_by_norm_merge_exactly_save_load_and_open_their_examples(small, tmp_path):
+    model, tok = small
+    reducer = BatchReducer(resolve(model, tok), k=3)
+    items = list(read_corpus(TEXTS).items)
+    parts = [reducer(items[i:i + 3]) for i in range(0, len(items), 3)]  # padded batches
+    whole = CorpusStats.merged(parts)
+    halves = CorpusStats.merged(parts[2:]).merge(CorpusStats.merged(parts[:2]))  # the second half first
+    assert torch.equal(halves.hist, whole.hist) and torch.equal(halves.top_index, whole.top_index)
+    torch.testing.assert_close(halves.sums, whole.sums, atol=1e-12, rtol=1e-14)
+    path = tmp_path / "norm.pt"
+    halves.save(path)
+    loaded = CorpusStats.load(path)
+    assert loaded.stats == STATS + NORM_STATS and torch.equal(loaded.sums, halves.sums)
+    assert loaded.examples("norm_prev", 1, 2) == halves.examples("norm_prev", 1, 2)
+    # the most extreme text of a head by norm is its per-text maximum, and opens in one call
+    ref = torch.stack([tw.analyze(t, model=model, tokenizer=tok).attentions.contributions.head_stats_by_norm["prev"]
+                       for t in TEXTS]).double()
+    layer, head, mean = whole.top("norm_prev", 1)[0]
+    assert mean == pytest.approx(float(ref.mean(0).max()), abs=1e-6)
+    value, item = whole.examples("norm_prev", layer, head)[0]
+    assert item.text == TEXTS[int(ref[:, layer, head].argmax())]
+    assert value == pytest.approx(float(ref[:, layer, head].max()), abs=1e-6)
+    assert "norm_sep" in whole.summary() and "by norm" in whole.DESCRIPTIONS["norm_sep"]
+
+
+def test_norm_false_leaves_the_statistics_by_norm_out_and_says_so(small, tmp_path):
+    model, tok = small
+    with_norm = tw.corpus_stats(TEXTS, model=model, tokenizer=tok, batch_size=4, progress=False)
+    without = tw.corpus_stats(TEXTS, model=model, tokenizer=tok, batch_size=4, progress=False, norm=False)
+    assert without.stats == STATS and without.sums.shape[0] == len(STATS)
+    torch.testing.assert_close(without.sums, with_norm.sums[:len(STATS)], atol=0, rtol=0)  # the same pass
+    with pytest.raises(InputError, match=r"run with norm=False.*norm=True"):
+        without.mean("norm_sep")
+    with pytest.raises(InputError, match="same norm="):
+        with_norm.merge(without)
+    path = tmp_path / "run.pt"
+    without.save(path)
+    with pytest.raises(InputError, match="same norm="):  # resuming a partial with the other setting
+        tw.corpus_stats(TEXTS, model=model, tokenizer=tok, progress=False, checkpoint=path, resume=True)
+    with pytest.raises(InputError, match="norm must be True or False"):
+        tw.corpus_stats(TEXTS, model=model, tokenizer=tok, progress=False, norm="yes")
+    # a partial saved before the statistics by norm (format 1: no "stats") loads as the statistics by weight
+    state = torch.load(path, weights_only=True)
+    state["format"] = 1
+    del state["stats"]
+    torch.save(state, path)
+    old = CorpusStats.load(path)
+    assert old.stats == STATS and torch.equal(old.sums, without.sums)
+    resumed = tw.corpus_stats(TEXTS + ENGLISH[:2], model=model, tokenizer=tok, progress=False, checkpoint=path,
+                              resume=True, norm=False)
+    assert resumed.n_texts == len(TEXTS) + 2
+
+
+def test_corpus_dashboard_shows_a_statistic_by_norm(small):
+    import numpy as np
+
+    model, tok = small
+    cs = tw.corpus_stats(TEXTS, model=model, tokenizer=tok, batch_size=4, progress=False)
+    dash = cs.dashboard("norm_sep")
+    assert np.array_equal(dash.grid.color, cs.mean("norm_sep").numpy()) and "norm_sep" in dash.figure.title
+    assert [value for _, value in dash.choice.options] == list(STATS + NORM_STATS)
+    layer, head, _ = cs.top("norm_sep", 1)[0]
+    assert dash.analysis.text == cs.examples("norm_sep", layer, head)[0][1].text
+
+
+def test_a_model_without_value_projections_asks_for_norm_false(rule_model):
+    model, tok = rule_model
+    with pytest.raises(tw.ModelError, match=r"no value and output projections.*Pass norm=False"):
+        tw.corpus_stats(TEXTS, model=model, tokenizer=tok, progress=False)

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import ModelError
 from ..trace import FAMILIES
+from ..trace.decoder import param
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class HeadOutputs:
 
 def out_blocks(attn_out: nn.Module, heads: int, head_dim: int) -> torch.Tensor:
     """M_h for every head, heads×d×dh: head h's columns of W_O (nn.Linear: out×in; GPT-2's Conv1D: in×out)."""
-    weight = attn_out.weight.detach()
+    weight = param(attn_out, "weight")
     if isinstance(attn_out, nn.Linear):
         return weight.reshape(weight.shape[0], heads, head_dim).permute(1, 0, 2)
     return weight.reshape(heads, head_dim, weight.shape[1]).transpose(1, 2)

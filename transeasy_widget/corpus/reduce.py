@@ -12,8 +12,8 @@ norms caught in the same pass (``norms.py``), as ``Contributions.norm_shares`` m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import torch
