@@ -67,6 +67,10 @@ def test_on_the_pretrained_minilm_every_statistic_matches_the_trace(minilm_path)
     assert (cs.layers, cs.heads) == (6, 12)
     for name in STATS:
         torch.testing.assert_close(cs.mean(name), ref[name].mean(0), atol=1e-5, rtol=0, msg=name)
+    by_norm = [tw.analyze(t, model=minilm_path).attentions.contributions.head_stats_by_norm for t in ENGLISH]
+    for name in STATS:
+        want = torch.stack([stats[name].double() for stats in by_norm]).mean(0)
+        torch.testing.assert_close(cs.mean(f"norm_{name}"), want, atol=1e-5, rtol=0, msg=f"norm_{name}")
     # the most extreme text of a head is the per-text maximum (the first on ties), and opens in one call
     layer, head, _ = cs.top("prev", 1)[0]
     values = ref["prev"][:, layer, head]
