@@ -64,7 +64,7 @@ def _head_outputs(p: Any, heads: int) -> HeadOutputs:
     else:
         value, start, kv_heads, head_dim = p.value, 0, heads, p.value.out_features // heads
     blocks = out_blocks(p.attn_out, heads, head_dim)
-    r = torch.linalg.qr(blocks.double(), mode="r").R.float()  # float64: the factor is exact to float32
+    r = torch.linalg.qr(blocks.double(), mode="r").R.float()  # in float64, R rounded once to float32
     return HeadOutputs(value, start, heads, kv_heads, head_dim, r)
 
 
