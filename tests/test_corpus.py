@@ -68,9 +68,9 @@ def test_on_the_pretrained_minilm_every_statistic_matches_the_trace(minilm_path)
     for name in STATS:
         torch.testing.assert_close(cs.mean(name), ref[name].mean(0), atol=1e-5, rtol=0, msg=name)
     by_norm = [tw.analyze(t, model=minilm_path).attentions.contributions.head_stats_by_norm for t in ENGLISH]
-    for name in STATS:
-        want = torch.stack([stats[name].double() for stats in by_norm]).mean(0)
-        torch.testing.assert_close(cs.mean(f"norm_{name}"), want, atol=1e-5, rtol=0, msg=f"norm_{name}")
+    for name in NORM_STATS:
+        want = torch.stack([stats[name.removeprefix("norm_")].double() for stats in by_norm]).mean(0)
+        torch.testing.assert_close(cs.mean(name), want, atol=1e-5, rtol=0, msg=name)
     # the most extreme text of a head is the per-text maximum (the first on ties), and opens in one call
     layer, head, _ = cs.top("prev", 1)[0]
     values = ref["prev"][:, layer, head]
@@ -463,11 +463,14 @@ def test_statistics_by_norm_equal_those_of_each_texts_trace(family):
     assert cs.stats == STATS + NORM_STATS and cs.layers == analyses[0].trace.sizes["L"]
     for name in STATS:
         by_weight = torch.stack([a.head_stats[name].double() for a in analyses])
-        by_norm = torch.stack([a.attentions.contributions.head_stats_by_norm[name].double() for a in analyses])
         torch.testing.assert_close(cs.mean(name), by_weight.mean(0), atol=1e-5, rtol=0, msg=name)
-        torch.testing.assert_close(cs.mean(f"norm_{name}"), by_norm.mean(0), atol=1e-5, rtol=0, msg=name)
-        torch.testing.assert_close(cs.var(f"norm_{name}"), by_norm.var(0, unbiased=False), atol=1e-5, rtol=0, msg=name)
-        assert int(cs.histogram(f"norm_{name}")[0].sum(-1).min()) == len(TEXTS)
+    assert tuple(f"norm_{s}" for s in ("entropy", "cls", "sep", "punct", "self", "prev", "next")) == NORM_STATS
+    for name in NORM_STATS:
+        by_norm = torch.stack([a.attentions.contributions.head_stats_by_norm[name.removeprefix("norm_")].double()
+                               for a in analyses])
+        torch.testing.assert_close(cs.mean(name), by_norm.mean(0), atol=1e-5, rtol=0, msg=name)
+        torch.testing.assert_close(cs.var(name), by_norm.var(0, unbiased=False), atol=1e-5, rtol=0, msg=name)
+        assert int(cs.histogram(name)[0].sum(-1).min()) == len(TEXTS)
     # the norms reweight the columns: by norm is not by weight (else the checks above could not tell them apart)
     assert max(float((cs.mean(f"norm_{s}") - cs.mean(s)).abs().max()) for s in ("cls", "self", "prev")) > 5e-3
 

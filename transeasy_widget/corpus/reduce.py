@@ -6,8 +6,9 @@ device.
 The per-text definitions are ``headstats.py``'s, on the same rows and columns: padding rows are left out of every
 mean and padding columns hold no attention (the mask gives them exactly 0).
 
-By norm (``norm=True``): the same statistics on each layer's norm shares α_ij ‖f_h(x_j)‖ / Σ_j α_ij ‖f_h(x_j)‖, the
-norms caught in the same pass (``norms.py``), as ``Contributions.norm_shares`` makes them of one text's trace.
+By norm (``norm=True``): the statistics of the rows (``ROW_STATS``) on each layer's norm shares
+α_ij ‖f_h(x_j)‖ / Σ_j α_ij ‖f_h(x_j)‖, the norms caught in the same pass (``norms.py``), as
+``Contributions.norm_shares`` makes them of one text's trace.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..words import Alignment, align, check_on_mismatch
 from .dependencies import DependencyCounts
 from .inputs import Item
 from .norms import ValueNorms, head_outputs
-from .stats import NORM_STATS, STATS, CorpusStats, ranges_for
+from .stats import NORM_STATS, ROW_STATS, STATS, CorpusStats, ranges_for
 
 MISALIGNED = ("skip", "error")
 
@@ -138,8 +139,9 @@ class BatchReducer:
         per_layer, argmaxes = [], []
         for layer, attn in enumerate(attentions):  # B×H×N×N
             stats, argmax = layer_values(attn.float(), masks)
-            if self.norm:  # the dependency heads stay Clark et al.'s, by weight: that argmax is left
-                stats = torch.cat([stats, layer_values(norm_shares(attn.float(), caught.norms[layer], masks), masks)[0]])
+            if self.norm:
+                by_norm = row_values(norm_shares(attn.float(), caught.norms[layer], masks), masks)[0]
+                stats = torch.cat([stats, torch.stack([by_norm[s].transpose(0, 1) for s in ROW_STATS])])
             per_layer.append(stats)
             argmaxes.append(argmax)
         values = torch.stack(per_layer, 1).to("cpu", torch.float64)  # S×L×H×B
@@ -197,8 +199,9 @@ def norm_shares(attn: torch.Tensor, norms: torch.Tensor, masks: Masks) -> torch.
     return shares
 
 
-def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
-    """One layer's attention (B×H×N×N) → its S×H×B per-text statistics and the word argmax (B×H×M)."""
+def row_values(attn: torch.Tensor, masks: Masks) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The statistics of one layer's rows (``ROW_STATS``, each B×H) of a B×H×N×N matrix, and the products of the
+    matrix with the column sets (B×H×N×(4+M))."""
     rows, n = masks.rows[:, None, :], masks.n[:, None]
     # -Σ a log a with 0 log 0 = 0: a·log(max(a, tiny)) is xlogy's value for every normal float, at half its CPU time
     logs = attn.clamp_min(torch.finfo(attn.dtype).tiny).log_()
@@ -210,6 +213,13 @@ def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.
     neighbours = (n - 1).clamp_min(1)
     prev = (torch.diagonal(attn, -1, -2, -1) * pairs).sum(-1) / neighbours
     next_ = (torch.diagonal(attn, 1, -2, -1) * pairs).sum(-1) / neighbours
+    return {"entropy": entropy, "cls": shares[..., 0], "sep": shares[..., 1], "punct": shares[..., 2],
+            "self": self_, "prev": prev, "next": next_}, products
+
+
+def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's attention (B×H×N×N) → its S×H×B per-text statistics and the word argmax (B×H×M)."""
+    by_name, products = row_values(attn, masks)
     # reduced = P · nosep_linscale · Q: nosep_linscale's row i is row i over the non-special columns divided by
     # their sum t_i, so reduced = (P / t) · (A · Q), with Q zero on the special columns (no k×k copy of A is made)
     kept_total = products[..., 3:4]  # B×H×N×1
@@ -229,9 +239,8 @@ def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.
     steps = (argmax - torch.arange(argmax.shape[-1], device=attn.device)).to(attn.dtype) * masks.words[:, None]
     m = masks.m[:, None]
     directed, absolute = steps.sum(-1) / m, steps.abs().sum(-1) / m
-    by_name = {"entropy": entropy, "cls": shares[..., 0], "sep": shares[..., 1], "punct": shares[..., 2],
-               "self": self_, "prev": prev, "next": next_, "distance_abs": absolute, "distance_directed": directed,
-               "distance_abs_std": absolute / m, "distance_directed_std": directed / m}
+    by_name.update(distance_abs=absolute, distance_directed=directed, distance_abs_std=absolute / m,
+                   distance_directed_std=directed / m)
     return torch.stack([by_name[s].transpose(0, 1) for s in STATS]), argmax  # S×H×B
 
 

@@ -35,8 +35,8 @@ def corpus_stats(texts: Any, *, model: Any = None, tokenizer: Any = None, batch_
     (``misaligned="error"``); ``on_mismatch="merge"`` merges straddled words first, as in ``tw.analyze``.
     ``checkpoint``: a file the partial result is saved to every ``checkpoint_every`` batches and at the end; with
     ``resume=True`` a run starts from the saved partial and skips the texts it already holds.
-    ``norm=True`` adds every statistic by norm (``cs.mean("norm_sep")``, …: on the shares of ‖α_ij f(x_j)‖, as
-    ``a.attentions.contributions.head_stats_by_norm``); ``norm=False`` leaves them out.
+    ``norm=True`` adds the entropy and the shares by norm (``cs.mean("norm_sep")``, …: on the shares of
+    ‖α_ij f(x_j)‖, as ``a.attentions.contributions.head_stats_by_norm``); ``norm=False`` leaves them out.
     """
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}.")

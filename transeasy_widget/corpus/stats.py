@@ -5,8 +5,8 @@ fixed order (value, then the text's index), so the result depends on neither ord
 rounding of the sums.
 
 The per-text value of a statistic is the one ``tw.analyze(text).head_stats`` gives (``headstats.py`` defines them);
-the corpus mean is the mean over texts of those values. ``norm_<stat>`` is the same statistic computed on the
-norm-based shares ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ instead of the attention weights α_ij, the per-text value
+the corpus mean is the mean over texts of those values. ``norm_<stat>`` (entropy and the shares) is the same
+statistic computed on the norm-based shares ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ instead of the attention weights α_ij, the per-text value
 ``tw.analyze(text).attentions.contributions.head_stats_by_norm[stat]`` gives (Kobayashi et al. 2020).
 """
 
@@ -26,7 +26,10 @@ from .inputs import Item
 
 STATS: tuple[str, ...] = ("entropy", "cls", "sep", "punct", "self", "prev", "next",
                           "distance_abs", "distance_directed", "distance_abs_std", "distance_directed_std")
-NORM_STATS: tuple[str, ...] = tuple(f"norm_{name}" for name in STATS)  # the same statistics by norm
+ROW_STATS = STATS[:7]  # the statistics of each row of a matrix; the rest are of the word-level matrix's argmax
+# by norm: the statistics of the rows only; the word-level distances are left out, as their word-level matrix and
+# argmax are about half the cost of a layer's reduction
+NORM_STATS: tuple[str, ...] = tuple(f"norm_{name}" for name in ROW_STATS)
 # which texts are a head's "most extreme" for a statistic: the largest values, the smallest, or the largest magnitudes
 EXTREME = {"entropy": "smallest", "distance_directed": "abs", "distance_directed_std": "abs"}
 ORDERS = ("largest", "smallest", "abs")
@@ -35,7 +38,7 @@ FORMAT = 2  # of saved partials; 2 adds "stats" (format 1 held STATS only, and s
 STAT_DESCRIPTIONS: dict[str, str] = {
     **{name: DESCRIPTIONS[name] for name in STATS},
     **{f"norm_{name}": f"{DESCRIPTIONS[name]}; by norm: on the shares of ‖α_ij f(x_j)‖ (Kobayashi et al. 2020)"
-       for name in STATS}}
+       for name in ROW_STATS}}
 
 
 def base_stat(name: str) -> str:
