@@ -6,8 +6,8 @@ rounding of the sums.
 
 The per-text value of a statistic is the one ``tw.analyze(text).head_stats`` gives (``headstats.py`` defines them);
 the corpus mean is the mean over texts of those values. ``norm_<stat>`` (entropy and the shares) is the same
-statistic computed on the norm-based shares ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ instead of the attention weights α_ij, the per-text value
-``tw.analyze(text).attentions.contributions.head_stats_by_norm[stat]`` gives (Kobayashi et al. 2020).
+statistic on the norm-based shares ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ instead of the attention weights α_ij: the
+per-text value ``tw.analyze(text).attentions.contributions.head_stats_by_norm[stat]`` gives (Kobayashi et al. 2020).
 """
 
 from __future__ import annotations
