@@ -1,6 +1,6 @@
 """Corpus statistics: throughput against the model's own batched forward pass with attentions (the floor), beside
-a per-text loop of analyze + head_stats; peak memory at two corpus sizes (flat: independent of the size); Ray with
-2 workers against local.
+a per-text loop of analyze + head_stats, and with the statistics by norm (the default) against without them; peak
+memory at two corpus sizes (flat: independent of the size); Ray with 2 workers against local.
 
     python benchmarks/corpus.py                # 2,000 texts of 10–60 tokens (several minutes on 2 cores)
     python benchmarks/corpus.py --sizes 16     # a smoke run
@@ -57,8 +57,11 @@ def throughput(n: int) -> list[Row]:
 
     model, tokenizer = minilm()
     corpus = texts(n, tokenizer)
-    run_ours = lambda: tw.corpus_stats(corpus, model=model, tokenizer=tokenizer, batch_size=BATCH, progress=False)  # noqa: E731
-    times = interleaved({"ours": run_ours, "model": lambda: model_forward(model, tokenizer, corpus)},
+    def run_ours(norm: bool) -> None:
+        tw.corpus_stats(corpus, model=model, tokenizer=tokenizer, batch_size=BATCH, progress=False, norm=norm)
+
+    times = interleaved({"ours": lambda: run_ours(True), "weights only": lambda: run_ours(False),
+                         "model": lambda: model_forward(model, tokenizer, corpus)},
                         repeats=2, warmup=1 if n <= 64 else 0)
     few = corpus[:min(n, LOOP_TEXTS)]
 
@@ -72,7 +75,11 @@ def throughput(n: int) -> list[Row]:
     ours = times["ours"] / n
     return [Row("corpus: texts/s, ours vs model's batched forward (s per text)", "minilm", n, ours, times["model"] / n,
                 "s", 1 / 0.7),
-            Row("corpus: ours vs per-text analyze + head_stats loop (s per text)", "minilm", n, ours, loop_time, "s")]
+            Row("corpus: ours vs per-text analyze + head_stats loop (s per text)", "minilm", n, ours, loop_time, "s"),
+            Row("corpus: statistics by norm too (norm=True, the default) vs norm=False (s per text)", "minilm", n,
+                ours, times["weights only"] / n, "s"),
+            Row("corpus: norm=False vs model's batched forward (s per text)", "minilm", n, times["weights only"] / n,
+                times["model"] / n, "s", 1 / 0.7)]
 
 
 def peak_child(n: int) -> None:

@@ -14,7 +14,7 @@ import torch
 import transeasy_widget as tw
 from tests.conftest import random_bert, wordpiece_tokenizer
 from transeasy_widget import AlignmentError, InputError
-from transeasy_widget.corpus import STATS, CorpusStats
+from transeasy_widget.corpus import NORM_STATS, STATS, CorpusStats
 from transeasy_widget.corpus.inputs import read_corpus
 from transeasy_widget.corpus.reduce import BatchReducer
 from transeasy_widget.models import resolve
@@ -67,6 +67,10 @@ def test_on_the_pretrained_minilm_every_statistic_matches_the_trace(minilm_path)
     assert (cs.layers, cs.heads) == (6, 12)
     for name in STATS:
         torch.testing.assert_close(cs.mean(name), ref[name].mean(0), atol=1e-5, rtol=0, msg=name)
+    by_norm = [tw.analyze(t, model=minilm_path).attentions.contributions.head_stats_by_norm for t in ENGLISH]
+    for name in NORM_STATS:
+        want = torch.stack([stats[name.removeprefix("norm_")].double() for stats in by_norm]).mean(0)
+        torch.testing.assert_close(cs.mean(name), want, atol=1e-5, rtol=0, msg=name)
     # the most extreme text of a head is the per-text maximum (the first on ties), and opens in one call
     layer, head, _ = cs.top("prev", 1)[0]
     values = ref["prev"][:, layer, head]
@@ -216,7 +220,8 @@ SENTENCES = [
 class RuleAttention(torch.nn.Module):
     """A BERT-shaped stand-in whose single layer's four heads attend by rule, so every answer is known:
     head 0 to the previous piece, head 1 to the next, head 2 to itself, head 3 to [CLS] (first and last rows of heads
-    0 and 1 attend to themselves). Padding rows spread uniformly over the text; padding columns get 0."""
+    0 and 1 attend to themselves). Padding rows spread uniformly over the text; padding columns get 0. It has no
+    value vectors, so its runs pass norm=False."""
 
     def __init__(self, vocab: int):
         super().__init__()
@@ -252,7 +257,7 @@ def test_dependency_heads_of_rule_heads_are_the_known_counts(rule_model, tmp_pat
     model, tok = rule_model
     path = tmp_path / "sample.conllu"
     path.write_text(conllu(SENTENCES), encoding="utf-8")
-    cs = tw.corpus_stats(path, model=model, tokenizer=tok, batch_size=3, progress=False)
+    cs = tw.corpus_stats(path, model=model, tokenizer=tok, batch_size=3, progress=False, norm=False)
     deps = cs.dependencies
     assert cs.n_texts == 4 and deps is not None
     # expected counts straight from the rules and the treebank
@@ -295,8 +300,8 @@ def test_dependency_counts_merge_exactly_and_survive_save(rule_model, tmp_path):
     model, tok = rule_model
     path = tmp_path / "sample.conllu"
     path.write_text(conllu(SENTENCES * 3), encoding="utf-8")
-    whole = tw.corpus_stats(path, model=model, tokenizer=tok, batch_size=5, progress=False)
-    reducer = BatchReducer(resolve(model, tok))
+    whole = tw.corpus_stats(path, model=model, tokenizer=tok, batch_size=5, progress=False, norm=False)
+    reducer = BatchReducer(resolve(model, tok), norm=False)
     items = list(read_corpus(path).items)
     parts = [reducer(items[i::3]) for i in range(3)]
     merged = CorpusStats.merged(parts[::-1])
@@ -324,14 +329,14 @@ def test_conllu_multiword_tokens_space_after_and_misaligned_sentences(rule_model
     assert first.text == "don't sit." and first.words == ("don't", "sit", ".")
     # the multiword token's words attach inside it or to "sit" from two words: no single relation; the root has none
     assert first.heads == (-1, -1, 1) and first.relations == ("", "", "punct")
-    cs = tw.corpus_stats(path, model=model, tokenizer=tok, progress=False)
+    cs = tw.corpus_stats(path, model=model, tokenizer=tok, progress=False, norm=False)
     assert (cs.n_texts, cs.skipped, cs.n_seen) == (1, 1, 2) and "wrong" in cs.skip_notes[0]
     with pytest.raises(AlignmentError, match=r"Text 1 \(sentence wrong\).*misaligned='skip'"):
-        tw.corpus_stats(path, model=model, tokenizer=tok, progress=False, misaligned="error")
+        tw.corpus_stats(path, model=model, tokenizer=tok, progress=False, norm=False, misaligned="error")
     only_wrong = tmp_path / "wrong.conllu"
     only_wrong.write_text(text.split("\n\n", 1)[1], encoding="utf-8")
     with pytest.raises(InputError, match="Every text of the corpus was skipped"):
-        tw.corpus_stats(only_wrong, model=model, tokenizer=tok, progress=False)
+        tw.corpus_stats(only_wrong, model=model, tokenizer=tok, progress=False, norm=False)
 
 
 def test_progress_bar_counts_texts_per_second(small, capsys):
@@ -371,7 +376,7 @@ def test_unknown_relation_and_direction_are_clear(rule_model, tmp_path):
     model, tok = rule_model
     path = tmp_path / "s.conllu"
     path.write_text(conllu(SENTENCES[:1]), encoding="utf-8")
-    deps = tw.corpus_stats(path, model=model, tokenizer=tok, progress=False).dependencies
+    deps = tw.corpus_stats(path, model=model, tokenizer=tok, progress=False, norm=False).dependencies
     assert deps is not None
     with pytest.raises(InputError, match=r"No relation 'amod'.*det"):
         deps.accuracy("amod")
@@ -414,4 +419,128 @@ def test_a_model_giving_nan_attention_is_a_clear_error_not_a_nan_result(rule_mod
             return out
 
     with pytest.raises(tw.ModelError, match="non-finite attention weights on texts 0–1"):
-        tw.corpus_stats(["the cat", "the dog"], model=Broken(len(tok)), tokenizer=tok, progress=False)
+        tw.corpus_stats(["the cat", "the dog"], model=Broken(len(tok)), tokenizer=tok, progress=False, norm=False)
+
+
+# -- the statistics by norm ---------------------------------------------------------------------------------------------
+
+def _bert() -> tuple[Any, Any]:
+    return random_bert(2, 4, 32), wordpiece_tokenizer()
+
+
+def _gpt2() -> tuple[Any, Any]:
+    from tests.test_decoders import gpt2
+    from tests.tokenizers_for_tests import byte_level_bpe
+
+    tok = byte_level_bpe()
+    return gpt2(len(tok)), tok
+
+
+def _llama_gqa() -> tuple[Any, Any]:
+    from tests.test_decoders import llama_like
+    from tests.tokenizers_for_tests import byte_level_bpe
+
+    tok = byte_level_bpe()
+    # 4 query heads in 2 groups: heads 0, 1 read key/value head 0 and heads 2, 3 head 1
+    return llama_like("llama", len(tok), hidden_size=16, num_attention_heads=4, num_key_value_heads=2), tok
+
+
+def _albert_shared() -> tuple[Any, Any]:
+    from tests.test_families import FAMILIES, Shape
+
+    tok = FAMILIES["albert"].tokenizer()
+    return FAMILIES["albert"].build(Shape(3, 2, 32, 16, inner=2), len(tok)), tok  # 6 layers: 2 modules, 3 runs each
+
+
+NORM_MODELS = {"bert": _bert, "gpt2": _gpt2, "llama-gqa": _llama_gqa, "albert-shared": _albert_shared}
+
+
+@pytest.mark.parametrize("family", list(NORM_MODELS))
+def test_statistics_by_norm_equal_those_of_each_texts_trace(family):
+    model, tok = NORM_MODELS[family]()
+    cs = tw.corpus_stats(TEXTS, model=model, tokenizer=tok, batch_size=3, progress=False)  # texts of unequal length
+    analyses = [tw.analyze(t, model=model, tokenizer=tok) for t in TEXTS]
+    assert cs.stats == STATS + NORM_STATS and cs.layers == analyses[0].trace.sizes["L"]
+    for name in STATS:
+        by_weight = torch.stack([a.head_stats[name].double() for a in analyses])
+        torch.testing.assert_close(cs.mean(name), by_weight.mean(0), atol=1e-5, rtol=0, msg=name)
+    assert tuple(f"norm_{s}" for s in ("entropy", "cls", "sep", "punct", "self", "prev", "next")) == NORM_STATS
+    for name in NORM_STATS:
+        by_norm = torch.stack([a.attentions.contributions.head_stats_by_norm[name.removeprefix("norm_")].double()
+                               for a in analyses])
+        torch.testing.assert_close(cs.mean(name), by_norm.mean(0), atol=1e-5, rtol=0, msg=name)
+        torch.testing.assert_close(cs.var(name), by_norm.var(0, unbiased=False), atol=1e-5, rtol=0, msg=name)
+        assert int(cs.histogram(name)[0].sum(-1).min()) == len(TEXTS)
+    # the norms reweight the columns: by norm is not by weight (else the checks above could not tell them apart)
+    assert max(float((cs.mean(f"norm_{s}") - cs.mean(s)).abs().max()) for s in ("cls", "self", "prev")) > 5e-3
+
+
+def test_statistics_by_norm_merge_exactly_save_load_and_open_their_examples(small, tmp_path):
+    model, tok = small
+    reducer = BatchReducer(resolve(model, tok), k=3)
+    items = list(read_corpus(TEXTS).items)
+    parts = [reducer(items[i:i + 3]) for i in range(0, len(items), 3)]  # padded batches
+    whole = CorpusStats.merged(parts)
+    halves = CorpusStats.merged(parts[2:]).merge(CorpusStats.merged(parts[:2]))  # the second half first
+    assert torch.equal(halves.hist, whole.hist) and torch.equal(halves.top_index, whole.top_index)
+    torch.testing.assert_close(halves.sums, whole.sums, atol=1e-12, rtol=1e-14)
+    path = tmp_path / "norm.pt"
+    halves.save(path)
+    loaded = CorpusStats.load(path)
+    assert loaded.stats == STATS + NORM_STATS and torch.equal(loaded.sums, halves.sums)
+    assert loaded.examples("norm_prev", 1, 2) == halves.examples("norm_prev", 1, 2)
+    # the most extreme text of a head by norm is its per-text maximum, and opens in one call
+    ref = torch.stack([tw.analyze(t, model=model, tokenizer=tok).attentions.contributions.head_stats_by_norm["prev"]
+                       for t in TEXTS]).double()
+    layer, head, mean = whole.top("norm_prev", 1)[0]
+    assert mean == pytest.approx(float(ref.mean(0).max()), abs=1e-6)
+    value, item = whole.examples("norm_prev", layer, head)[0]
+    assert item.text == TEXTS[int(ref[:, layer, head].argmax())]
+    assert value == pytest.approx(float(ref[:, layer, head].max()), abs=1e-6)
+    assert "norm_sep" in whole.summary() and "by norm" in whole.DESCRIPTIONS["norm_sep"]
+
+
+def test_norm_false_leaves_the_statistics_by_norm_out_and_says_so(small, tmp_path):
+    model, tok = small
+    with_norm = tw.corpus_stats(TEXTS, model=model, tokenizer=tok, batch_size=4, progress=False)
+    without = tw.corpus_stats(TEXTS, model=model, tokenizer=tok, batch_size=4, progress=False, norm=False)
+    assert without.stats == STATS and without.sums.shape[0] == len(STATS)
+    torch.testing.assert_close(without.sums, with_norm.sums[:len(STATS)], atol=0, rtol=0)  # the same pass
+    with pytest.raises(InputError, match=r"run with norm=False.*norm=True"):
+        without.mean("norm_sep")
+    with pytest.raises(InputError, match="same norm="):
+        with_norm.merge(without)
+    path = tmp_path / "run.pt"
+    without.save(path)
+    with pytest.raises(InputError, match="same norm="):  # resuming a partial with the other setting
+        tw.corpus_stats(TEXTS, model=model, tokenizer=tok, progress=False, checkpoint=path, resume=True)
+    with pytest.raises(InputError, match="norm must be True or False"):
+        tw.corpus_stats(TEXTS, model=model, tokenizer=tok, progress=False, norm="yes")
+    # a partial saved before the statistics by norm (format 1: no "stats") loads as the statistics by weight
+    state = torch.load(path, weights_only=True)
+    state["format"] = 1
+    del state["stats"]
+    torch.save(state, path)
+    old = CorpusStats.load(path)
+    assert old.stats == STATS and torch.equal(old.sums, without.sums)
+    resumed = tw.corpus_stats(TEXTS + ENGLISH[:2], model=model, tokenizer=tok, progress=False, checkpoint=path,
+                              resume=True, norm=False)
+    assert resumed.n_texts == len(TEXTS) + 2
+
+
+def test_corpus_dashboard_shows_a_statistic_by_norm(small):
+    import numpy as np
+
+    model, tok = small
+    cs = tw.corpus_stats(TEXTS, model=model, tokenizer=tok, batch_size=4, progress=False)
+    dash = cs.dashboard("norm_sep")
+    assert np.array_equal(dash.grid.color, cs.mean("norm_sep").numpy()) and "norm_sep" in dash.figure.title
+    assert [value for _, value in dash.choice.options] == list(STATS + NORM_STATS)
+    layer, head, _ = cs.top("norm_sep", 1)[0]
+    assert dash.analysis.text == cs.examples("norm_sep", layer, head)[0][1].text
+
+
+def test_a_model_without_value_projections_asks_for_norm_false(rule_model):
+    model, tok = rule_model
+    with pytest.raises(tw.ModelError, match=r"no value and output projections.*Pass norm=False"):
+        tw.corpus_stats(TEXTS, model=model, tokenizer=tok, progress=False)

@@ -9,6 +9,6 @@ from __future__ import annotations
 from .dependencies import DependencyCounts
 from .inputs import Item, read_corpus
 from .run import corpus_stats
-from .stats import STATS, CorpusStats
+from .stats import NORM_STATS, STATS, CorpusStats
 
-__all__ = ["STATS", "CorpusStats", "DependencyCounts", "Item", "corpus_stats", "read_corpus"]
+__all__ = ["NORM_STATS", "STATS", "CorpusStats", "DependencyCounts", "Item", "corpus_stats", "read_corpus"]

@@ -13,7 +13,7 @@ import numpy as np
 import traitlets
 
 from ..dashboard import _GridHeatMap
-from .stats import STATS, CorpusStats
+from .stats import CorpusStats
 
 
 class CorpusDashboard(ipw.HBox):
@@ -41,7 +41,7 @@ class CorpusDashboard(ipw.HBox):
                   bq.ColorAxis(scale=self.grid.scales["color"], orientation="vertical", side="right")],
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 70},
             layout=ipw.Layout(width="420px", height="360px"))
-        self.choice = ipw.Dropdown(options=[(f"{s}: {cs.DESCRIPTIONS.get(s, s)}", s) for s in STATS], value=stat,
+        self.choice = ipw.Dropdown(options=[(f"{s}: {cs.DESCRIPTIONS.get(s, s)}", s) for s in cs.stats], value=stat,
                                    description="statistic", layout=ipw.Layout(width="410px"))
         self.examples = ipw.HTML(layout=ipw.Layout(width="410px"))
         self.analysis: Any = None
@@ -55,8 +55,8 @@ class CorpusDashboard(ipw.HBox):
         self._show()
 
     def _values(self, stat: str) -> np.ndarray:
-        if stat not in STATS:
-            raise traitlets.TraitError(f"stat must be one of {', '.join(STATS)}, got {stat!r}.")
+        if stat not in self.cs.stats:
+            raise traitlets.TraitError(f"stat must be one of {', '.join(self.cs.stats)}, got {stat!r}.")
         return self.cs.mean(stat).numpy()
 
     def _title(self, stat: str) -> str:

@@ -26,7 +26,7 @@ class RayReducer:
     """One Ray actor: loads (or receives) the model once, then turns each batch of rows into one saved partial."""
 
     def __init__(self, model: Any, tokenizer: Any, k: int, misaligned: str, on_mismatch: str, truncate: bool,
-                 device: Any):
+                 device: Any, norm: bool):
         if device is None and torch.cuda.is_available():  # the actor was given a GPU
             device = "cuda"
         import ray  # an actor runs inside Ray
@@ -36,7 +36,7 @@ class RayReducer:
         if isinstance(model, dict):
             self._folder = tempfile.TemporaryDirectory(prefix="transeasy-corpus-")
             model, tokenizer = unpack(model, self._folder.name)
-        self.reducer = BatchReducer(resolve(model, tokenizer), k, misaligned, on_mismatch, truncate, device)
+        self.reducer = BatchReducer(resolve(model, tokenizer), k, misaligned, on_mismatch, truncate, device, norm)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         items = [Item.from_dict(json.loads(row)) for row in batch["item"]]
@@ -69,7 +69,7 @@ def ray_partials(items: list[Item], model: Any, tokenizer: Any, reducer: BatchRe
         compute=ray.data.ActorPoolStrategy(size=workers),
         fn_constructor_kwargs={"model": model, "tokenizer": tokenizer, "k": reducer.k,
                                "misaligned": reducer.misaligned, "on_mismatch": reducer.on_mismatch,
-                               "truncate": reducer.truncate, "device": None})
+                               "truncate": reducer.truncate, "device": None, "norm": reducer.norm})
     for row in out.iter_rows():
         part = CorpusStats.load(io.BytesIO(row["partial"]))
         part.resolved = reducer.resolved

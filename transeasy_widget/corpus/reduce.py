@@ -5,10 +5,15 @@ device.
 
 The per-text definitions are ``headstats.py``'s, on the same rows and columns: padding rows are left out of every
 mean and padding columns hold no attention (the mask gives them exactly 0).
+
+By norm (``norm=True``): the statistics of the rows (``ROW_STATS``) on each layer's norm shares
+α_ij ‖f_h(x_j)‖ / Σ_j α_ij ‖f_h(x_j)‖, the norms caught in the same pass (``norms.py``), as
+``Contributions.norm_shares`` makes them of one text's trace.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +27,8 @@ from ..trace import FAMILIES
 from ..words import Alignment, align, check_on_mismatch
 from .dependencies import DependencyCounts
 from .inputs import Item
-from .stats import STATS, CorpusStats, ranges_for
+from .norms import ValueNorms, head_outputs
+from .stats import NORM_STATS, ROW_STATS, STATS, CorpusStats, ranges_for
 
 MISALIGNED = ("skip", "error")
 
@@ -35,15 +41,18 @@ class Prepared:
 
 
 class BatchReducer:
-    """Holds the model; ``reducer(items)`` → the partial CorpusStats of those texts."""
+    """Holds the model; ``reducer(items)`` → the partial CorpusStats of those texts (``norm``: with the statistics
+    by norm too)."""
 
     def __init__(self, resolved: Resolved, k: int = 5, misaligned: str = "skip", on_mismatch: str = "error",
-                 truncate: bool = False, device: Any = None):
+                 truncate: bool = False, device: Any = None, norm: bool = True):
         if misaligned not in MISALIGNED:
             raise InputError(f"misaligned must be one of {', '.join(map(repr, MISALIGNED))}, got {misaligned!r}.")
         check_on_mismatch(on_mismatch)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InputError(f"k (examples kept per head) must be a positive integer, got {k!r}.")
+        if not isinstance(norm, bool):
+            raise InputError(f"norm must be True or False, got {norm!r}.")
         self.resolved, self.k, self.misaligned, self.on_mismatch, self.truncate = resolved, k, misaligned, on_mismatch, truncate
         self.model = resolved.model
         if device is not None:
@@ -53,15 +62,32 @@ class BatchReducer:
         self.max_tokens = int(self.adapter.max_tokens(self.model))
         check_vocabulary(resolved.tokenizer, int(self.model.config.vocab_size), resolved.name)
         config = self.model.config
-        self.layers = int(getattr(config, "num_hidden_layers", getattr(config, "n_layers", 0)))
+        # ALBERT runs inner_group_num layers per hidden layer, and each gives its attention
+        self.layers = (int(getattr(config, "num_hidden_layers", getattr(config, "n_layers", 0)))
+                       * int(getattr(config, "inner_group_num", 1)))
         self.heads = int(getattr(config, "num_attention_heads", getattr(config, "n_heads", 0)))
         self.cls_id = getattr(resolved.tokenizer, "cls_token_id", None)
         pad = getattr(resolved.tokenizer, "pad_token_id", None)
         self.pad_id = int(pad) if pad is not None else 0
+        self.norm = norm
+        self.stats = STATS + NORM_STATS if norm else STATS
+        self.head_outputs = self._head_outputs() if norm else []
+
+    def _head_outputs(self) -> list[Any]:
+        try:
+            found = head_outputs(self.resolved.family, self.model, self.heads)
+        except AttributeError as err:
+            raise ModelError(f"{self.resolved.name} has no value and output projections where a "
+                             f"{self.resolved.family} model keeps them ({err}): the statistics by norm need them. "
+                             "Pass norm=False.") from None
+        if len(found) != self.layers:
+            raise ModelError(f"{self.resolved.name} lists {len(found)} attention layers for {self.layers} in its "
+                             "config: the statistics by norm cannot follow it. Pass norm=False.")
+        return found
 
     def empty(self) -> CorpusStats:
-        return CorpusStats(self.resolved.name, self.layers, self.heads, self.k, ranges_for(self.max_tokens),
-                           resolved=self.resolved)
+        return CorpusStats(self.resolved.name, self.layers, self.heads, self.k,
+                           ranges_for(self.max_tokens, self.stats), stats=self.stats, resolved=self.resolved)
 
     def prepare(self, item: Item, out: CorpusStats) -> Prepared | None:
         """Tokenize and align one text; a CoNLL-U sentence whose words do not align is skipped (and counted) or raised."""
@@ -105,13 +131,17 @@ class BatchReducer:
     def values(self, ready: list[Prepared], out: CorpusStats) -> torch.Tensor:
         """S×L×H×B per-text statistics (float64, on the CPU), and the dependency counts added to ``out``."""
         masks = Masks.build(ready, self.cls_id, self.device)
-        with own_forward_mode(self.model):
+        caught = ValueNorms(self.head_outputs)
+        with own_forward_mode(self.model), caught if self.norm else nullcontext():
             attentions = self.model(**self.inputs(ready), output_attentions=True, return_dict=True).attentions
         if attentions is None or len(attentions) != self.layers:
             raise ModelError(f"{self.resolved.name} returned no attention weights: it must run eager attention.")
         per_layer, argmaxes = [], []
-        for attn in attentions:  # B×H×N×N
+        for layer, attn in enumerate(attentions):  # B×H×N×N
             stats, argmax = layer_values(attn.float(), masks)
+            if self.norm:
+                by_norm = row_values(norm_shares(attn.float(), caught.norms[layer], masks), masks)[0]
+                stats = torch.cat([stats, torch.stack([by_norm[s].transpose(0, 1) for s in ROW_STATS])])
             per_layer.append(stats)
             argmaxes.append(argmax)
         values = torch.stack(per_layer, 1).to("cpu", torch.float64)  # S×L×H×B
@@ -158,10 +188,24 @@ class Masks:
                                             words.sum(-1))))
 
 
-def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
-    """One layer's attention (B×H×N×N) → its S×H×B per-text statistics and the word argmax (B×H×M)."""
+def norm_shares(attn: torch.Tensor, norms: torch.Tensor, masks: Masks) -> torch.Tensor:
+    """α_ij ‖f_h(x_j)‖ with each row divided by its sum (B×H×N×N, from B×H×N×N weights and B×H×N norms); a row with
+    nothing left becomes uniform over its text, as ``Contributions.norm_shares`` makes it."""
+    shares = attn * norms[:, :, None, :]
+    total = shares.sum(-1, keepdim=True)
+    shares.div_(total.clamp_min(torch.finfo(attn.dtype).tiny))
+    if bool(total.eq(0).any()):
+        shares = torch.where(total > 0, shares, (masks.rows / masks.n[:, None])[:, None, None, :])
+    return shares
+
+
+def row_values(attn: torch.Tensor, masks: Masks) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The statistics of one layer's rows (``ROW_STATS``, each B×H) of a B×H×N×N matrix, and the products of the
+    matrix with the column sets (B×H×N×(4+M))."""
     rows, n = masks.rows[:, None, :], masks.n[:, None]
-    entropy = (-torch.special.xlogy(attn, attn).sum(-1) * rows).sum(-1) / n
+    # -Σ a log a with 0 log 0 = 0: a·log(max(a, tiny)) is xlogy's value for every normal float, at half its CPU time
+    logs = attn.clamp_min(torch.finfo(attn.dtype).tiny).log_()
+    entropy = (-torch.linalg.vecdot(attn, logs) * rows).sum(-1) / n
     products = attn @ masks.columns[:, None]  # B×H×N×(4+M): A times each column set, in one pass over A
     shares = (products[..., :3] * rows[..., None]).sum(-2) / n[..., None]  # B×H×3
     self_ = (torch.diagonal(attn, 0, -2, -1) * rows).sum(-1) / n
@@ -169,6 +213,13 @@ def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.
     neighbours = (n - 1).clamp_min(1)
     prev = (torch.diagonal(attn, -1, -2, -1) * pairs).sum(-1) / neighbours
     next_ = (torch.diagonal(attn, 1, -2, -1) * pairs).sum(-1) / neighbours
+    return {"entropy": entropy, "cls": shares[..., 0], "sep": shares[..., 1], "punct": shares[..., 2],
+            "self": self_, "prev": prev, "next": next_}, products
+
+
+def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's attention (B×H×N×N) → its S×H×B per-text statistics and the word argmax (B×H×M)."""
+    by_name, products = row_values(attn, masks)
     # reduced = P · nosep_linscale · Q: nosep_linscale's row i is row i over the non-special columns divided by
     # their sum t_i, so reduced = (P / t) · (A · Q), with Q zero on the special columns (no k×k copy of A is made)
     kept_total = products[..., 3:4]  # B×H×N×1
@@ -188,9 +239,8 @@ def layer_values(attn: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.
     steps = (argmax - torch.arange(argmax.shape[-1], device=attn.device)).to(attn.dtype) * masks.words[:, None]
     m = masks.m[:, None]
     directed, absolute = steps.sum(-1) / m, steps.abs().sum(-1) / m
-    by_name = {"entropy": entropy, "cls": shares[..., 0], "sep": shares[..., 1], "punct": shares[..., 2],
-               "self": self_, "prev": prev, "next": next_, "distance_abs": absolute, "distance_directed": directed,
-               "distance_abs_std": absolute / m, "distance_directed_std": directed / m}
+    by_name.update(distance_abs=absolute, distance_directed=directed, distance_abs_std=absolute / m,
+                   distance_directed_std=directed / m)
     return torch.stack([by_name[s].transpose(0, 1) for s in STATS]), argmax  # S×H×B
 
 

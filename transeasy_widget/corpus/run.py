@@ -20,7 +20,7 @@ BACKENDS = ("local", "ray")
 def corpus_stats(texts: Any, *, model: Any = None, tokenizer: Any = None, batch_size: int = 32, device: Any = None,
                  backend: str = "local", progress: bool = True, k: int = 5, misaligned: str = "skip",
                  on_mismatch: str = "error", truncate: bool = False, checkpoint: str | os.PathLike[str] | None = None,
-                 checkpoint_every: int = 20, resume: bool = False, workers: int = 2) -> CorpusStats:
+                 checkpoint_every: int = 20, resume: bool = False, workers: int = 2, norm: bool = True) -> CorpusStats:
     """Head statistics over a corpus: per layer and head, the mean, variance and histogram of every statistic of
     ``tw.analyze(text).head_stats`` over the texts, and the texts where each head is most extreme.
 
@@ -35,6 +35,8 @@ def corpus_stats(texts: Any, *, model: Any = None, tokenizer: Any = None, batch_
     (``misaligned="error"``); ``on_mismatch="merge"`` merges straddled words first, as in ``tw.analyze``.
     ``checkpoint``: a file the partial result is saved to every ``checkpoint_every`` batches and at the end; with
     ``resume=True`` a run starts from the saved partial and skips the texts it already holds.
+    ``norm=True`` adds the entropy and the shares by norm (``cs.mean("norm_sep")``, …: on the shares of
+    ‖α_ij f(x_j)‖, as ``a.attentions.contributions.head_stats_by_norm``); ``norm=False`` leaves them out.
     """
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}.")
@@ -48,7 +50,7 @@ def corpus_stats(texts: Any, *, model: Any = None, tokenizer: Any = None, batch_
     if first is None:
         raise InputError(f"The corpus is empty: {corpus.kind} {corpus.source!r} holds no text.")
     items = itertools.chain([first], items)
-    reducer = BatchReducer(resolve(model, tokenizer), k, misaligned, on_mismatch, truncate, device)
+    reducer = BatchReducer(resolve(model, tokenizer), k, misaligned, on_mismatch, truncate, device, norm)
     done = reducer.empty()
     if resume and Path(checkpoint).exists():  # type: ignore[arg-type]
         done = CorpusStats.load(checkpoint)  # type: ignore[arg-type]

@@ -5,7 +5,9 @@ fixed order (value, then the text's index), so the result depends on neither ord
 rounding of the sums.
 
 The per-text value of a statistic is the one ``tw.analyze(text).head_stats`` gives (``headstats.py`` defines them);
-the corpus mean is the mean over texts of those values.
+the corpus mean is the mean over texts of those values. ``norm_<stat>`` (entropy and the shares) is the same
+statistic on the norm-based shares ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ instead of the attention weights α_ij: the
+per-text value ``tw.analyze(text).attentions.contributions.head_stats_by_norm[stat]`` gives (Kobayashi et al. 2020).
 """
 
 from __future__ import annotations
@@ -24,19 +26,34 @@ from .inputs import Item
 
 STATS: tuple[str, ...] = ("entropy", "cls", "sep", "punct", "self", "prev", "next",
                           "distance_abs", "distance_directed", "distance_abs_std", "distance_directed_std")
+ROW_STATS = STATS[:7]  # the statistics of each row of a matrix; the rest are of the word-level matrix's argmax
+# by norm: the statistics of the rows only; the word-level distances are left out, as their word-level matrix and
+# argmax are about half the cost of a layer's reduction
+NORM_STATS: tuple[str, ...] = tuple(f"norm_{name}" for name in ROW_STATS)
 # which texts are a head's "most extreme" for a statistic: the largest values, the smallest, or the largest magnitudes
 EXTREME = {"entropy": "smallest", "distance_directed": "abs", "distance_directed_std": "abs"}
 ORDERS = ("largest", "smallest", "abs")
 BINS = 40
-FORMAT = 1  # of saved partials
+FORMAT = 2  # of saved partials; 2 adds "stats" (format 1 held STATS only, and still loads)
+STAT_DESCRIPTIONS: dict[str, str] = {
+    **{name: DESCRIPTIONS[name] for name in STATS},
+    **{f"norm_{name}": f"{DESCRIPTIONS[name]}; by norm: on the shares of ‖α_ij f(x_j)‖ (Kobayashi et al. 2020)"
+       for name in ROW_STATS}}
 
 
-def ranges_for(max_tokens: int) -> dict[str, tuple[float, float]]:
-    """Fixed histogram ranges per statistic (every partial of a run bins alike, so counts add exactly)."""
+def base_stat(name: str) -> str:
+    """The statistic a norm-based one is the reading of (``norm_sep`` → ``sep``)."""
+    return name.removeprefix("norm_")
+
+
+def ranges_for(max_tokens: int, stats: tuple[str, ...] = STATS) -> dict[str, tuple[float, float]]:
+    """Fixed histogram ranges per statistic (every partial of a run bins alike, so counts add exactly); a statistic
+    by norm has the range of its reading by weight."""
     shares = dict.fromkeys(("cls", "sep", "punct", "self", "prev", "next"), (0.0, 1.0))
-    return {"entropy": (0.0, math.log(max_tokens)), **shares, "distance_abs": (0.0, float(max_tokens)),
-            "distance_directed": (-float(max_tokens), float(max_tokens)), "distance_abs_std": (0.0, 1.0),
-            "distance_directed_std": (-1.0, 1.0)}
+    by_weight = {"entropy": (0.0, math.log(max_tokens)), **shares, "distance_abs": (0.0, float(max_tokens)),
+                 "distance_directed": (-float(max_tokens), float(max_tokens)), "distance_abs_std": (0.0, 1.0),
+                 "distance_directed_std": (-1.0, 1.0)}
+    return {name: by_weight[base_stat(name)] for name in stats}
 
 
 def extreme_key(values: torch.Tensor, order: str) -> torch.Tensor:
@@ -48,7 +65,9 @@ def extreme_key(values: torch.Tensor, order: str) -> torch.Tensor:
 class CorpusStats:
     """Corpus-level head statistics. ``cs.mean("prev")`` → L×H; ``cs.var``, ``cs.histogram``; ``cs.top("prev")``
     → the heads with the largest mean; ``cs.examples("prev", layer, head)`` → the texts where that head is most
-    extreme, and ``cs.example("prev", layer, head)`` opens the first as ``tw.analyze`` would."""
+    extreme, and ``cs.example("prev", layer, head)`` opens the first as ``tw.analyze`` would. ``cs.stats`` names the
+    statistics held: ``STATS`` (by attention weight), and ``NORM_STATS`` (``"norm_prev"``, …) unless run with
+    ``norm=False``."""
 
     model_name: str
     layers: int
@@ -70,13 +89,15 @@ class CorpusStats:
     top_index: torch.Tensor = field(default=None)  # type: ignore[assignment]  # S×L×H×k int64, -1: empty slot
     texts: dict[int, Item] = field(default_factory=dict)  # the texts some top-k slot holds
     dependencies: DependencyCounts | None = None
+    stats: tuple[str, ...] = STATS  # the statistics held, in the order of the first axis of sums, hist, top_*
     resolved: Any = field(default=None, repr=False, compare=False)  # the model, to open examples (not saved)
 
     STATS = STATS
-    DESCRIPTIONS = DESCRIPTIONS
+    DESCRIPTIONS = STAT_DESCRIPTIONS
 
     def __post_init__(self) -> None:
-        shape = (len(STATS), self.layers, self.heads)
+        self.stats = tuple(self.stats)
+        shape = (len(self.stats), self.layers, self.heads)
         if self.sums is None:
             self.sums = torch.zeros(shape, dtype=torch.float64)
             self.sumsq = torch.zeros(shape, dtype=torch.float64)
@@ -101,11 +122,12 @@ class CorpusStats:
         self._prune_texts()
 
     def _keys(self, values: torch.Tensor) -> torch.Tensor:
-        return torch.stack([extreme_key(values[s], EXTREME.get(name, "largest")) for s, name in enumerate(STATS)])
+        return torch.stack([extreme_key(values[s], EXTREME.get(base_stat(name), "largest"))
+                            for s, name in enumerate(self.stats)])
 
     def _histogram(self, values: torch.Tensor) -> torch.Tensor:
-        lo = torch.tensor([self.ranges[s][0] for s in STATS], dtype=torch.float64)[:, None, None, None]
-        hi = torch.tensor([self.ranges[s][1] for s in STATS], dtype=torch.float64)[:, None, None, None]
+        lo = torch.tensor([self.ranges[s][0] for s in self.stats], dtype=torch.float64)[:, None, None, None]
+        hi = torch.tensor([self.ranges[s][1] for s in self.stats], dtype=torch.float64)[:, None, None, None]
         where = ((values - lo) / (hi - lo) * self.bins).floor().clamp(0, self.bins - 1).long()
         out = torch.zeros_like(self.hist)
         return out.scatter_add_(-1, where, torch.ones_like(where))
@@ -131,6 +153,10 @@ class CorpusStats:
 
     def merge(self, other: CorpusStats) -> CorpusStats:
         """This partial and another (of other texts of the same corpus and model) added: a new CorpusStats."""
+        if self.stats != other.stats and (self.layers, self.heads) == (other.layers, other.heads):
+            raise InputError(f"Cannot merge corpus statistics run with norm={NORM_STATS[0] in other.stats} into ones "
+                             f"run with norm={NORM_STATS[0] in self.stats}: run every part with the same norm= "
+                             "(resume a saved partial with the norm= it was run with).")
         if (self.layers, self.heads, self.k, self.ranges, self.bins) != (other.layers, other.heads, other.k,
                                                                           other.ranges, other.bins):
             raise InputError(f"Cannot merge corpus statistics of {other.model_name} ({other.layers}×{other.heads}, "
@@ -141,7 +167,7 @@ class CorpusStats:
                           self.n_seen + other.n_seen, self.skipped + other.skipped,
                           (self.skip_notes + other.skip_notes)[:20], self.sums + other.sums, self.sumsq + other.sumsq,
                           self.hist + other.hist, self.top_key.clone(), self.top_value.clone(), self.top_index.clone(),
-                          {**self.texts, **other.texts}, resolved=self.resolved or other.resolved)
+                          {**self.texts, **other.texts}, stats=self.stats, resolved=self.resolved or other.resolved)
         out._keep_top(other.top_key, other.top_value, other.top_index)
         out._prune_texts()
         if self.dependencies is not None or other.dependencies is not None:
@@ -167,7 +193,8 @@ class CorpusStats:
                  "skip_notes": self.skip_notes, "sums": self.sums, "sumsq": self.sumsq, "hist": self.hist,
                  "top_key": self.top_key, "top_value": self.top_value, "top_index": self.top_index,
                  "texts": [t.to_dict() for t in self.texts.values()],
-                 "dependencies": None if self.dependencies is None else self.dependencies.state()}
+                 "dependencies": None if self.dependencies is None else self.dependencies.state(),
+                 "stats": list(self.stats)}
         if not isinstance(path, (str, os.PathLike)):  # a file object (Ray sends partials as bytes)
             torch.save(state, path)
             return
@@ -182,7 +209,7 @@ class CorpusStats:
             state = torch.load(path, weights_only=True)
         except (OSError, RuntimeError, EOFError) as err:
             raise InputError(f"Cannot read saved corpus statistics from {name!r}: {err}") from err
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
+        if not isinstance(state, dict) or state.get("format") not in (1, FORMAT):
             raise InputError(f"{name!r} does not hold corpus statistics saved by CorpusStats.save.")
         n_texts, n_tokens, n_words, n_seen, skipped = state["counts"]
         deps = state["dependencies"]
@@ -191,15 +218,18 @@ class CorpusStats:
                    n_tokens, n_words, n_seen, skipped, list(state["skip_notes"]), state["sums"], state["sumsq"],
                    state["hist"], state["top_key"], state["top_value"], state["top_index"],
                    {int(d["index"]): Item.from_dict(d) for d in state["texts"]},
-                   None if deps is None else DependencyCounts.from_state(deps))
+                   None if deps is None else DependencyCounts.from_state(deps), tuple(state.get("stats", STATS)))
 
     # -- reading the result ---------------------------------------------------------------------------------------
     def _stat(self, name: str) -> int:
-        if name not in STATS:
-            raise InputError(f"No corpus statistic {name!r}: choose one of {', '.join(STATS)}.")
+        if name in NORM_STATS and name not in self.stats:
+            raise InputError(f"{name!r} is a statistic by norm: these corpus statistics were run with norm=False. "
+                             "Run tw.corpus_stats(..., norm=True) for it.")
+        if name not in self.stats:
+            raise InputError(f"No corpus statistic {name!r}: choose one of {', '.join(self.stats)}.")
         if self.n_texts == 0:
             raise InputError("No text was analysed (every text was skipped): there are no statistics.")
-        return STATS.index(name)
+        return self.stats.index(name)
 
     def mean(self, name: str) -> torch.Tensor:
         """L×H: the mean over texts of the per-text value (float64)."""
@@ -227,7 +257,7 @@ class CorpusStats:
     def top(self, name: str, k: int = 3, order: str | None = None) -> list[tuple[int, int, float]]:
         """The k heads with the most notable corpus mean, as (layer, head, mean), most notable first."""
         values = self.mean(name)
-        order = order or EXTREME.get(name, "largest")
+        order = order or EXTREME.get(base_stat(name), "largest")
         if order not in ORDERS:
             raise InputError(f"order must be one of {', '.join(ORDERS)}, got {order!r}.")
         flat = values.flatten()
@@ -270,12 +300,12 @@ class CorpusStats:
     def summary(self, k: int = 1) -> str:
         lines = [f"{self.model_name}: {self.n_texts} texts, {self.n_tokens} tokens, {self.n_words} words"
                  + (f"; {self.skipped} skipped" if self.skipped else "")]
-        for name in STATS:
+        for name in self.stats:
             heads = ", ".join(f"({layer}, {head}) {value:.3f}" for layer, head, value in self.top(name, k))
-            lines.append(f"{name:<22} {heads}   {DESCRIPTIONS.get(name, '')}")
+            lines.append(f"{name:<27} {heads}   {STAT_DESCRIPTIONS[name]}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         deps = ", dependency heads" if self.dependencies is not None else ""
         return (f"<CorpusStats of {self.model_name}: {self.n_texts} texts, {self.n_tokens} tokens, "
-                f"{self.layers}×{self.heads} heads, {len(STATS)} statistics{deps}>")
+                f"{self.layers}×{self.heads} heads, {len(self.stats)} statistics{deps}>")
