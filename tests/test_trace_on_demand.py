@@ -122,10 +122,9 @@ def test_every_stage_on_demand_is_bit_identical_to_computing_everything_up_front
 
 # --- per-layer access ------------------------------------------------------------------------------------------
 
-@pytest.fixture()
-def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Counts the layer computations: their first part (up to the attention weights) and the rest."""
-    calls = {"attention": 0, "rest": 0}
+def count_calls(monkeypatch: pytest.MonkeyPatch, *parts: str) -> dict[str, int]:
+    """Counts the calls of the encoder's ``<part>_stages`` functions, for each part named."""
+    calls = dict.fromkeys(parts, 0)
 
     def counting(part: str) -> Any:
         original = getattr(encoder_module, f"{part}_stages")
@@ -135,9 +134,15 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
             return original(*args)  # type: ignore[no-any-return]
         return run
 
-    for part in calls:
+    for part in parts:
         monkeypatch.setattr(encoder_module, f"{part}_stages", counting(part))
     return calls
+
+
+@pytest.fixture()
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the layer computations: their first part (up to the attention weights) and the rest."""
+    return count_calls(monkeypatch, "attention", "rest")
 
 
 def test_one_layer_is_computed_once_and_alone(word_tokenizer, counted):
@@ -163,18 +168,7 @@ def test_one_layer_is_computed_once_and_alone(word_tokenizer, counted):
 
 
 def test_the_attention_block_is_computed_without_the_feed_forward(word_tokenizer, monkeypatch):
-    calls = {"block": 0, "ffn": 0}
-
-    def counting(part: str) -> Any:
-        original = getattr(encoder_module, f"{part}_stages")
-
-        def run(*args: Any) -> dict[str, torch.Tensor]:
-            calls[part] += 1
-            return original(*args)  # type: ignore[no-any-return]
-        return run
-
-    for part in calls:
-        monkeypatch.setattr(encoder_module, f"{part}_stages", counting(part))
+    calls = count_calls(monkeypatch, "block", "ffn")
     model = random_bert(3, 4, 32, vocab=len(word_tokenizer))
     a = tw.analyze(SINGLE[0], model=model, tokenizer=word_tokenizer)
     full = tw.analyze(SINGLE[0], model=model, tokenizer=word_tokenizer).trace.layer_stages(2)  # the whole layer
