@@ -138,11 +138,8 @@ def rollout_reference(mats: list[torch.Tensor], add_identity: bool) -> list[torc
 FAMILY_NAMES = ["bert", *FAMILIES]
 
 
-@pytest.mark.parametrize("name", FAMILY_NAMES)
-def test_every_view_matches_the_papers_definition_on_every_family(name):
-    a, paths, layers = family_analysis(name)
-    ref = reference(a, paths, layers)
-    views = a.attentions
+def assert_views_match(views: Any, ref: list[dict[str, torch.Tensor]]) -> None:
+    """Norm, summed norm, ALTI and both rollouts of every layer against the reference built from the papers."""
     assert rel_err(views.norm, torch.stack([r["norm"] for r in ref])) < REL
     assert rel_err(views.norm_summed, torch.stack([r["norm_summed"] for r in ref])) < REL
     assert (views.alti.double() - torch.stack([r["alti"] for r in ref])).abs().max() < 1e-5
@@ -150,6 +147,13 @@ def test_every_view_matches_the_papers_definition_on_every_family(name):
     assert (views.alti_rollout.double() - torch.stack(alti_roll)).abs().max() < 1e-5
     roll = rollout_reference([r["attention"] for r in ref], add_identity=True)
     assert (views.rollout.double() - torch.stack(roll)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_every_view_matches_the_papers_definition_on_every_family(name):
+    a, paths, layers = family_analysis(name)
+    ref = reference(a, paths, layers)
+    assert_views_match(a.attentions, ref)
 
 
 @pytest.mark.parametrize("name", FAMILY_NAMES)
@@ -186,14 +190,7 @@ def test_the_identities_hold_to_rounding_in_double_precision(word_tokenizer):
 def test_every_view_matches_the_papers_definition_on_minilm(minilm_path):
     a = tw.analyze("The salesman gave us a demo of the course.", model=minilm_path)
     ref = reference(a, BERT_LAYER, list(a.model.encoder.layer))
-    views = a.attentions
-    assert rel_err(views.norm, torch.stack([r["norm"] for r in ref])) < REL
-    assert rel_err(views.norm_summed, torch.stack([r["norm_summed"] for r in ref])) < REL
-    assert (views.alti.double() - torch.stack([r["alti"] for r in ref])).abs().max() < 1e-5
-    alti_roll = rollout_reference([r["alti"] for r in ref], add_identity=False)
-    assert (views.alti_rollout.double() - torch.stack(alti_roll)).abs().max() < 1e-5
-    roll = rollout_reference([r["attention"] for r in ref], add_identity=True)
-    assert (views.rollout.double() - torch.stack(roll)).abs().max() < 1e-5
+    assert_views_match(a.attentions, ref)
     for layer in range(a.trace.sizes["L"]):
         block = C.block(a, layer)
         assert rel_err(C.transformed_vectors(block).sum(1) + block.rest, block.output) < REL

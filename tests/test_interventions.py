@@ -109,6 +109,15 @@ def own_pass(a: tw.Analysis) -> Any:
         return a.model(**inputs, output_hidden_states=True)
 
 
+def own_pass_hooked(a: tw.Analysis, module: Any, hook: Any) -> Any:
+    """The model's own pass with one forward hook on ``module`` (its output replaced by what the hook returns)."""
+    handle = module.register_forward_hook(hook)
+    try:
+        return own_pass(a)
+    finally:
+        handle.remove()
+
+
 def assert_equals_model(b: tw.Analysis, res: Any, skip: int | None = None) -> None:
     """Every hidden state (a decoder's last after its final norm) and the logits, relative 1e-5.
 
@@ -343,11 +352,7 @@ def hooked_layer_output(a: tw.Analysis, layer: int, row: int, value: torch.Tenso
         hidden = (out[0] if isinstance(out, tuple) else out).clone()
         hidden[0, row] = value
         return (hidden, *out[1:]) if isinstance(out, tuple) else hidden
-    handle = module.register_forward_hook(hook)
-    try:
-        return own_pass(a)
-    finally:
-        handle.remove()
+    return own_pass_hooked(a, module, hook)
 
 
 def test_bad_input_gets_clear_errors(word_tokenizer):
@@ -467,11 +472,7 @@ def test_patching_the_embeddings_output_x0(kind):
         out = out.clone()
         out[0, 1] = value
         return out
-    handle = module.register_forward_hook(hook)
-    try:
-        res = own_pass(a)
-    finally:
-        handle.remove()
+    res = own_pass_hooked(a, module, hook)
     assert_equals_model(b, res)
     assert torch.equal(b.trace.manual_hiddens[0][1], value) and b.trace.shared_below == 0
     assert n > 2
@@ -697,11 +698,7 @@ def test_qwen3_query_norm_patch_and_a_verify_that_can_fail():
         out = out.clone()
         out[0, :, 2] = value
         return out
-    handle = module.register_forward_hook(hook)
-    try:
-        res = own_pass(a)
-    finally:
-        handle.remove()
+    res = own_pass_hooked(a, module, hook)
     assert_equals_model(b, res)
     assert b.verify().ok
     b.interventions[0].value.add_(1.0)  # now the model's hooked pass makes another edit than the trace made
