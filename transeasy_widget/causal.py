@@ -22,8 +22,7 @@ def is_causal(a: Any) -> bool:
 
 def windows(a: Any) -> list[int | None]:
     """Each layer's sliding window (None: the whole causal prefix)."""
-    parts = a.trace._layers.parts  # the decoder's layers (trace.decoder.Decoder): where each layer's window is held
-    return [p.window for p in parts]
+    return a.trace.windows
 
 
 def kv_heads(a: Any) -> list[int] | None:

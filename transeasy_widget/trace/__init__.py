@@ -106,6 +106,12 @@ class Trace(StagesAsAttributes):
         return STAGES[name].shape(self.sizes)
 
     @property
+    def windows(self) -> list[int | None]:
+        """Each layer's sliding attention window (a query sees its last ``w`` keys); None: no window (an encoder,
+        or a decoder layer that sees the whole causal prefix)."""
+        return [getattr(p, "window", None) for p in self._layers.parts]
+
+    @property
     def pipeline(self) -> Any:
         """The model's own output (eval mode, eager attention, no gradients), computed on first use and kept."""
         if not self._kept_pipeline:

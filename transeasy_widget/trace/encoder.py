@@ -322,6 +322,8 @@ class Layers(Protocol):
 
     OUTPUT: str  # the stage of layer l that is X_{l+1}
 
+    @property
+    def parts(self) -> Sequence[Any]: ...  # each layer's modules (a decoder's also say its sliding window)
     def __len__(self) -> int: ...
     @property
     def attention_names(self) -> tuple[str, ...]: ...
