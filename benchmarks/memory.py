@@ -43,6 +43,7 @@ from common import (
 )
 
 import transeasy_widget as tw
+from transeasy_widget.trace.memory import release
 
 TARGET = 1.3  # peak added at n = 512, warm
 LONG = (24, 16, 1024, 2048)  # layers, heads, hidden, tokens
@@ -57,6 +58,9 @@ def _call(side: str, model: Any, tokenizer: Any, text: str, n: int) -> Any:
 
 def _peak_added(side: str, model: Any, tokenizer: Any, text: str, n: int) -> int:
     gc.collect()
+    # both sides start with no freed heap to reuse: glibc keeps what the model's pass freed (a pool only that side
+    # would have, as a dropped trace hands its memory back), so "warm" would time the pool, not the call
+    release()
     before = rss()
     reset_peak()
     result = _call(side, model, tokenizer, text, n)
