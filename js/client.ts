@@ -50,6 +50,8 @@ export interface RowData {
   scale: number;
   /** The stage each part comes from (q, k, dot, scaled, softmax), as Python names them. */
   stages: Record<string, string>;
+  /** Where the numbers come from, when not the kernel's trace (an exported page's 8-bit tensors). */
+  note: string;
 }
 
 export class ProtocolError extends Error {}
@@ -271,6 +273,7 @@ export class DataClient {
         dot: list(content.dot), scaled: list(content.scaled), softmax: list(content.softmax),
         scale: Number(content.scale) || 1 / Math.sqrt(dh),
         stages: content.stages && typeof content.stages === "object" ? (content.stages as Record<string, string>) : {},
+        note: typeof content.note === "string" ? content.note : "",
       };
       return [value, values.byteLength];
     });

@@ -71,6 +71,9 @@ export interface Manifest {
   /** The selfattn_attention reply without layer, head and numbers: the page derives them from the raw attention. */
   attention_stage?: Record<string, unknown>;
   stage_layers?: number[];
+  /** The row view's sources (transeasy_widget/export.py): the stage of each column, each layer's sliding window
+   * (a causal model; null: the whole prefix) and the model's score scaling of each layer whose stages are held. */
+  rows?: { stages: Record<string, string>; causal: boolean; windows: Array<number | null>; scale: Record<string, number> };
   /** The logit lens reply without its buffers, and the chunks of its two buffers (ids, probabilities). */
   lens?: { content: Record<string, unknown>; chunks: number[] } | null;
   /** [start, end] in the text, or [start, end, part] in one of several texts */
@@ -272,6 +275,52 @@ export class PackData {
     return { content: { ...content, dtype: "float32", row_norms: norms }, buffers: [values] };
   }
 
+  /** Whether the page holds what the row view of this layer and head reads (its layer's stage tensors). */
+  private holdsRow(layer: number, head: number): boolean {
+    const rows = this.manifest.rows;
+    const stages = this.manifest.stages ?? {};
+    return !!rows && String(layer) in rows.scale && this.hasLayer(layer) &&
+      ["q", "k", "dot", "scaled"].every((part) => `${rows.stages[part]}|${layer}|${head}` in stages);
+  }
+
+  /**
+   * The row view's reply, from the page's 8-bit stage tensors: q (row `query` of the query stage), every k_j (the
+   * key stage of the key/value head this head reads), their products, the dot products and scaled scores (rows of
+   * their stages; −∞ where a causal mask hides the key) and the softmax (the page's raw attention row).
+   */
+  async row(layer: number, head: number, query: number): Promise<Answer> {
+    const rows = this.manifest.rows;
+    if (!rows || !this.holdsRow(layer, head)) throw new NotInPack(this.missing(`the row view of layer ${layer}`));
+    const n = this.tokens.length;
+    if (!(query >= 0 && query < n)) throw new NotInPack(`query ${query} is not a piece of this text (0…${n - 1})`);
+    const read = async (part: string) => {
+      const reply = await this.stage(rows.stages[part]!, layer, head);
+      const shape = reply.content.shape as number[];
+      if (reply.content.row_step !== 1 || reply.content.col_step !== 1) {
+        throw new NotInPack(`the ${rows.stages[part]} tensor of layer ${layer} is aggregated in this page: the row view needs the kernel`);
+      }
+      return { values: reply.buffers![0] as Float32Array, cols: shape[1]! };
+    };
+    const [q, k, dot, scaled, raw] = await Promise.all([read("q"), read("k"), read("dot"), read("scaled"), this.rawLayer(layer)]);
+    const dh = q.cols;
+    const values = new Float32Array((2 * n + 1) * dh);
+    values.set(q.values.subarray(query * dh, (query + 1) * dh), 0);
+    values.set(k.values.subarray(0, n * dh), dh);
+    for (let j = 0; j < n; j++) {
+      for (let c = 0; c < dh; c++) values[(1 + n + j) * dh + c] = values[c]! * values[(1 + j) * dh + c]!;
+    }
+    const window = rows.windows[layer] ?? null;
+    const hidden = (j: number) => rows.causal && (j > query || (window !== null && query - j >= window));
+    const row = (m: { values: Float32Array }) => Array.from(m.values.subarray(query * n, (query + 1) * n));
+    const content = {
+      what: "row", layer, head, query, n, dh, stages: rows.stages, labels: this.tokens, dtype: "float32",
+      shape: [2 * n + 1, dh], dot: row(dot), scaled: row(scaled).map((v, j) => (hidden(j) ? -Infinity : v)),
+      softmax: Array.from(raw.values.subarray((head * n + query) * n, (head * n + query + 1) * n)),
+      scale: rows.scale[String(layer)]!, note: "read from this page's 8-bit tensors",
+    };
+    return { content, buffers: [values] };
+  }
+
   /** The logit lens, as the kernel would answer it (the page holds it for the k it was exported with). */
   async lens(k: number): Promise<Answer> {
     const entry = this.manifest.lens;
@@ -301,6 +350,8 @@ export class PackData {
       }
       case "lens":
         return !!this.manifest.lens && this.manifest.lens.content.k === request.k;
+      case "row":
+        return this.holdsRow(Number(request.layer), Number(request.head));
       default:
         return false;
     }
@@ -317,6 +368,8 @@ export class PackData {
         return this.stage(String(request.stage), Number(request.layer ?? 0), Number(request.head ?? 0));
       case "lens":
         return this.lens(Number(request.k));
+      case "row":
+        return this.row(Number(request.layer), Number(request.head), Number(request.query));
       default:
         return Promise.reject(new NotInPack(`no ${String(request.what)} data in this page`));
     }

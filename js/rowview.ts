@@ -82,7 +82,13 @@ export function mountRowView(ctx: ViewContext): View {
     status.hidden = true;
     const { layer, head, query, n, dh, values } = d;
     title.textContent = `Attention row · layer ${layer} · head ${head} · query “${d.labels[query] ?? query}” (piece ${query})`;
-    explain.textContent = `score_j = (q · k_j) × ${formatValue(d.scale)} (= 1/√${dh}), then softmax over the ${n} keys: the heatmap's row`;
+    // what the reply's stages say of this model: rotary queries and keys, a causal mask
+    const rotary = (d.stages.q ?? "").endsWith("_rot_hidden");
+    const masked = (d.stages.scaled ?? "").includes("_masked");
+    const scale = Math.abs(d.scale * Math.sqrt(dh) - 1) < 1e-4 ? `${formatValue(d.scale)} (= 1/√${dh})` : formatValue(d.scale);
+    explain.textContent = `score_j = (q · k_j) × ${scale}${masked ? ", −∞ where the causal mask hides k_j" : ""}, ` +
+      `then softmax over the ${n} keys: the heatmap's row${rotary ? " (q and k_j turned by the rotary embedding)" : ""}` +
+      (d.note ? ` · ${d.note}` : "");
     clear(grid);
     const width = el.clientWidth || 760;
     renderedWidth = width;
@@ -132,7 +138,7 @@ export function mountRowView(ctx: ViewContext): View {
       fill.style.background = `rgb(${ramp[kk]}, ${ramp[kk + 1]}, ${ramp[kk + 2]})`;
       soft.append(fill, h("span", "tw-row-num", formatValue(w)));
       grid.append(label, k, p, h("span", "tw-row-num", formatValue(d.dot[j] ?? 0)),
-        h("span", "tw-row-num", formatValue(d.scaled[j] ?? 0)), soft);
+        h("span", "tw-row-num", d.scaled[j] === -Infinity ? "−∞" : formatValue(d.scaled[j] ?? 0)), soft);
     }
   };
 
@@ -163,6 +169,12 @@ export function mountRowView(ctx: ViewContext): View {
         if (now.layer === layer && now.head === head && piecePosition(store.meta, now.variant, now.token) === query) render(d);
       })
       .catch((err: Error) => {
+        const now = store.selection;
+        if (now.layer !== layer || now.head !== head || piecePosition(store.meta, now.variant, now.token) !== query) return;
+        shown = null;  // never another row's numbers under this row's error
+        clear(grid);
+        title.textContent = `Attention row · layer ${layer} · head ${head} · piece ${query}`;
+        explain.textContent = "";
         status.textContent = `could not load the row: ${err.message}`;
       });
   };

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -360,6 +361,47 @@ def test_summary_and_every_stage_reply_of_a_decoder(tok):
                                   "layer": 1, "head": 2})
     values = torch.frombuffer(bytearray(buffers[0]), dtype=torch.float16).float().view(n, 6)
     assert torch.allclose(values, a.trace.selfattn_key_hidden[1, 0], atol=1e-2)  # head 2 reads key/value head 0
+
+
+@pytest.mark.parametrize("build", [
+    lambda v: llama_like("llama", v, hidden_size=18, num_attention_heads=6, num_key_value_heads=2),
+    lambda v: llama_like("mistral", v, sliding_window=3), lambda v: llama_like("qwen3", v), gpt2],
+    ids=["llama-gqa", "mistral-window", "qwen3", "gpt2"])
+def test_the_row_view_of_every_head_adds_up_to_the_models_attention_row(build, tok):
+    """The row reply of every query head (those sharing a key/value head included): q·k_j is the sum of the q∘k_j
+    it sends, scaled is q·k_j times the scale where the key is seen and -inf where the mask hides it, and the
+    softmax of scaled is the model's own attention row (its output_attentions)."""
+    import json
+
+    from transeasy_widget.payload import answer
+
+    model = build(len(tok))
+    a = tw.analyze(TEXT, model=model, tokenizer=tok)
+    own = run_model(model, a).attentions
+    n, heads, query = len(a.tokens), a.trace.sizes["H"], len(a.tokens) - 2
+    for layer in (0, 2):
+        for head in range(heads):
+            content, buffers = answer(a, {"type": "request", "id": 1, "what": "row", "layer": layer, "head": head,
+                                          "query": query})
+            assert content["type"] == "reply", content
+            json.dumps(content, allow_nan=False)
+            dh = content["dh"]
+            rows = np.frombuffer(buffers[0], dtype="<f4").reshape(2 * n + 1, dh).astype(np.float64)
+            q, keys, products = rows[0], rows[1:n + 1], rows[n + 1:]
+            assert np.allclose(products, keys * q, atol=1e-6)
+            dots = np.array(content["dot"], dtype=np.float64)
+            assert np.allclose(dots, products.sum(1), atol=1e-5, rtol=1e-4)
+            scaled = np.array([float(x) for x in content["scaled"]])
+            seen = np.isfinite(scaled)
+            assert not seen[query + 1:].any() and seen[query]  # a causal model: no later key
+            assert np.allclose(scaled[seen], dots[seen] * content["scale"], atol=1e-5, rtol=1e-4)
+            weights = np.exp(scaled[seen] - scaled[seen].max())
+            softmax = np.zeros(n)
+            softmax[seen] = weights / weights.sum()
+            model_row = own[layer][0, head, query].numpy()
+            assert np.allclose(softmax, model_row, atol=1e-5) and np.allclose(content["softmax"], model_row, atol=1e-6)
+    if "selfattn_query_rot_hidden" in {s.name for s in a.trace.stages}:
+        assert content["stages"]["q"] == "selfattn_query_rot_hidden"
 
 
 def test_the_offline_decoder_without_its_package_says_what_to_install(monkeypatch):

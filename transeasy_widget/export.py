@@ -31,7 +31,7 @@ import torch
 
 from .errors import InputError, InterventionError
 from .pack import Pack, attention_info, attention_layer, column_factors, ratio_layer, split, stage_slice, view_layer
-from .payload import LENS_K, THUMB, answer, json_safe
+from .payload import LENS_K, THUMB, answer, json_safe, row_stages, score_scale
 from .widget import STATIC, _bundle
 
 CONTRIBUTION_VIEWS = ("norm", "norm_summed", "alti", "alti_rollout", "rollout", "flow")
@@ -265,9 +265,22 @@ def build(a: Any, weights: bool = False, layers: Iterable[int] | None = None,
         held.append(layer)
     manifest["stages"] = entries
     manifest["stage_layers"] = held
+    manifest["rows"] = row_sources(a, held)
     manifest["chunks"] = pack.spans
     missing = [layer for layer in range(n_layers) if layer not in held]
     return PagePack(manifest, pack.text(), held, missing)
+
+
+def row_sources(a: Any, layers: list[int]) -> dict[str, Any]:
+    """What the page's row view reads (js/pack.ts ``row``): the stage of each of its columns, held for ``layers``,
+    where a causal mask hides keys (each layer's window) and each of those layers' score scaling."""
+    from .causal import is_causal
+
+    scale = {}
+    for layer in layers:
+        t = a.trace.layer(layer)
+        scale[str(layer)] = score_scale(t.selfattn_qkt_hidden[0], t.selfattn_qkt_scale_hidden[0], a.trace.sizes["dh"])
+    return {"stages": row_stages(a), "causal": is_causal(a), "windows": a.trace.windows, "scale": scale}
 
 
 def check_layers(layers: Iterable[int], n_layers: int) -> list[int]:

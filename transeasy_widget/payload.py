@@ -216,34 +216,52 @@ def f32_bytes(t: torch.Tensor) -> bytes:
     return np.ascontiguousarray(t.detach().cpu().to(torch.float32).numpy(), dtype="<f4").tobytes()
 
 
-# The stages a row reply is read from (the row view links each column to its stage in the stage viewer).
-ROW_STAGES = {"q": "selfattn_query_hidden", "k": "selfattn_key_hidden", "dot": "selfattn_qkt_hidden",
-              "scaled": "selfattn_qkt_scale_hidden", "softmax": "selfattn_attention"}
+# The stages a row reply is read from (the row view links each column to its stage in the stage viewer). A rotary
+# model's scores are those of the turned queries and keys; a causal model's softmax reads the masked scores.
+ROW_STAGES = {"q": ("selfattn_query_rot_hidden", "selfattn_query_hidden"),
+              "k": ("selfattn_key_rot_hidden", "selfattn_key_hidden"), "dot": ("selfattn_qkt_hidden",),
+              "scaled": ("selfattn_qkt_scale_masked_hidden", "selfattn_qkt_scale_hidden"),
+              "softmax": ("selfattn_attention",)}
+
+
+def row_stages(a: Any) -> dict[str, str]:
+    """Each column of the row view and the stage of this analysis it is read from (the first of ROW_STAGES's it has)."""
+    names = {s.name for s in a.trace.stages}
+    return {part: next(name for name in choices if name in names) for part, choices in ROW_STAGES.items()}
+
+
+def score_scale(dots: torch.Tensor, scaled: torch.Tensor, dh: int) -> float:
+    """The model's score scaling (1/√dh for most; GPT-2 may scale by layer): scaled / dot at the largest |dot|."""
+    at = dots.abs().argmax()
+    return float(scaled.flatten()[at] / dots.flatten()[at]) if float(dots.flatten()[at]) != 0 else 1 / math.sqrt(dh)
 
 
 def _row_reply(a: Any, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     """One attention row as the model computes it, for layer l, head h and query piece i (a raw position):
-    q = Q[i], every key k_j, the products q∘k_j, the dot products q·k_j, the scaled scores and the softmax,
-    all read from the trace's stages (the softmax is the model's attention row)."""
+    q = Q[i], every key k_j (of the key/value head h reads, turned by the rotary embedding where the model has one),
+    the products q∘k_j, the dot products q·k_j, the scaled scores (-inf where a causal mask hides the key) and the
+    softmax, all read from the trace's stages (the softmax is the model's attention row)."""
     sizes = a.trace.sizes
     layer = check_index("layer", req.get("layer"), sizes["L"])
     head = check_index("head", req.get("head"), sizes["H"])
     query = check_index("query", req.get("query"), sizes["n"])
+    stages = row_stages(a)
 
-    def read(part: str, *index: int) -> torch.Tensor:  # that layer of a stage only (the trace computes it on demand)
-        return torch.as_tensor(a.trace[ROW_STAGES[part], layer][index]).float().cpu()
+    def read(name: str, *index: int) -> torch.Tensor:  # that layer of a stage only (the trace computes it on demand)
+        return torch.as_tensor(a.trace[name, layer][index]).float().cpu()
 
-    q, keys = read("q", head, query), read("k", head)
-    dots, scaled = read("dot", head, query), read("scaled", head, query)
-    weights = read("softmax", head, query)
+    # under grouped-query attention the keys are those of the key/value head this query head reads
+    q, keys = read(stages["q"], head, query), read(stages["k"], STAGES[stages["k"]].head_index(head, sizes))
+    dots, scaled = read(stages["dot"], head, query), read(stages["scaled"], head, query)
+    unmasked = read("selfattn_qkt_scale_hidden", head, query)  # the scores before any mask: the model's scaling
+    weights = read(stages["softmax"], head, query)
     products = keys * q
     n, dh = keys.shape
-    content = {"what": "row", "layer": layer, "head": head, "query": query, "n": n, "dh": dh, "stages": ROW_STAGES,
+    content = {"what": "row", "layer": layer, "head": head, "query": query, "n": n, "dh": dh, "stages": stages,
                "labels": list(a.tokens), "dtype": "float32", "shape": [2 * n + 1, dh],
                "dot": [float(x) for x in dots], "scaled": [float(x) for x in scaled],
                "softmax": [float(x) for x in weights],
-               "scale": float(scaled[int(dots.abs().argmax())] / dots.abs().max()) * float(dots[int(dots.abs().argmax())].sign())
-               if float(dots.abs().max()) > 0 else 1 / math.sqrt(dh)}
+               "scale": score_scale(dots, unmasked, dh)}
     # one buffer, rows: q, then k_0 … k_{n-1}, then q∘k_0 … q∘k_{n-1}
     return content, [f32_bytes(torch.cat([q[None], keys, products]))]
 

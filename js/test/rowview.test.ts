@@ -58,6 +58,19 @@ describe("row view", () => {
     expect(m.state.panels).toEqual(["row", "stages"]);
   });
 
+  it("shows an error in place of the row, never the previous row's numbers under the new title", async () => {
+    const { m, el } = mountWith({ panels: ["row"], token: 2 });
+    await settle(40);
+    expect(el.querySelectorAll(".tw-row-grid > .tw-row-num").length).toBeGreaterThan(0);
+    const serve = m.responder!;
+    m.responder = (request) => (request.what === "row" ? null : serve(request)); // layer 0's row: "no data"
+    m.pythonSet("layer", 0);
+    await settle(40);
+    expect(el.querySelector(".tw-row-status")!.textContent).toBe("could not load the row: no data");
+    expect(el.querySelector(".tw-row .tw-title")!.textContent).toBe("Attention row · layer 0 · head 2 · piece 2");
+    expect(el.querySelectorAll(".tw-row-grid > *")).toHaveLength(0);
+  });
+
   it("asks for nothing while closed", async () => {
     const { m } = mountWith({ token: 2 });
     await settle(40);

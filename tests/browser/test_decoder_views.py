@@ -163,6 +163,37 @@ def test_a_decoder_in_the_exported_page(tmp_path, open_page, network):
     assert not network.errors, network.errors
 
 
+def test_the_row_view_of_a_rotary_grouped_query_decoder_in_the_page(tmp_path, open_page, network):
+    """Head 4 reads key/value head 1; q and k are the rotated ones the scores are made of; masked keys read −∞, and
+    the softmax is the model's own attention row (its output_attentions), from the page's 8-bit tensors."""
+    import numpy as np
+
+    from tests.browser.test_exported_page import open_row, row_numbers
+    from tests.test_decoders import run_model
+    from transeasy_widget.export import export_html
+
+    a = decoder()
+    n, layer, head, query = len(a.tokens), 1, 4, 7
+    own = run_model(a.model, a).attentions[layer][0, head, query].numpy()
+    w = open_page(export_html(a, tmp_path / "rows.html").as_uri())
+    w.expect_painted()
+    open_row(w, layer, head, query, n)
+    expect(w.part(".tw-row .tw-title")).to_have_text(
+        f"Attention row · layer {layer} · head {head} · query “{a.tokens[query]}” (piece {query})")
+    explain = w.part(".tw-row-explain")
+    expect(explain).to_contain_text("−∞ where the causal mask hides k_j")
+    expect(explain).to_contain_text("(q and k_j turned by the rotary embedding)")
+    expect(w.part(".tw-row-soft .tw-row-num")).to_have_count(n)
+    dots, scaled, soft = row_numbers(w)
+    assert all(s == float("-inf") for s in scaled[query + 1:]) and all(np.isfinite(scaled[:query + 1]))
+    assert np.abs(np.array(soft) - own).max() <= own.max() / 255 + 2e-3
+    q = a.trace.selfattn_query_rot_hidden[layer, head, query].numpy()
+    k = a.trace.selfattn_key_rot_hidden[layer, 1].numpy()  # key/value head 1
+    assert np.abs(np.array(dots) - k @ q).max() <= np.abs(k @ q).max() / 127 + 1e-3
+    assert w.part(".tw-row-link[data-stage='selfattn_key_rot_hidden']").count() == 1
+    assert not network.errors, network.errors
+
+
 LAB_SOURCES = [
     f"import sys\nsys.path.insert(0, {str(REPO)!r})\nimport json\nimport transeasy_widget as tw\n"
     "from tests.test_decoders import llama_like\nfrom tests.tokenizers_for_tests import byte_level_bpe\n"

@@ -127,3 +127,73 @@ def test_the_512_token_page_is_small_paints_each_head_and_derives_every_variant(
     expect(w.part(".tw-stage-panel")).to_contain_text("not in this page")
     assert not network.errors, network.errors
     only_files(network)
+
+
+# --------------------------------------------------------------------------- the row view, from the page's tensors
+
+def open_row(w, layer: int, head: int, row: int, m: int) -> None:
+    """Selects (layer, head) in the overview, opens the row view and pins heatmap row `row` (of m) with a click,
+    unless it is pinned already (a second click would unpin it)."""
+    w.click_head(layer, head)
+    expect(w.root).to_have_attribute("data-head", str(head))
+    w.show_panel("row")
+    if w.data("token") != str(row):
+        box = w.part(".tw-hm-plot").bounding_box()
+        w.page.mouse.click(box["x"] + 2, box["y"] + (row + 0.5) * box["height"] / m)
+    expect(w.root).to_have_attribute("data-token", str(row))
+
+
+def row_numbers(w) -> tuple[list[float], list[float], list[float]]:
+    """The row view's printed columns as a person reads them: q·k_j, scaled (−∞ where masked) and softmax."""
+    cells = w.part(".tw-row-grid > .tw-row-num").all_inner_texts()
+    value = lambda s: float("-inf") if s == "−∞" else float(s)  # noqa: E731
+    soft = [float(s) for s in w.part(".tw-row-soft .tw-row-num").all_inner_texts()]
+    return [value(s) for s in cells[0::2]], [value(s) for s in cells[1::2]], soft
+
+
+def strip_tooltip(w, vector: str, key: int, component: int, dh: int) -> float:
+    """Hovers component `component` of a strip (q∘k_key or k_key) and reads the number its tooltip prints."""
+    strip = w.part(f".tw-row-strip[data-vector='{vector}'][data-key='{key}']")
+    strip.scroll_into_view_if_needed()
+    box = strip.bounding_box()
+    w.page.mouse.move(box["x"] + (component + 0.5) * box["width"] / dh, box["y"] + box["height"] / 2)
+    tip = w.part(".tw-tooltip")
+    expect(tip).to_contain_text(f"[{component}] = ")
+    return float(tip.inner_text().rsplit("= ", 1)[1])
+
+
+def test_the_pages_row_view_reads_its_own_tensors_and_names_the_layers_it_lacks(exported, open_page, network):
+    import numpy as np
+
+    import transeasy_widget as tw
+
+    a = tw.analyze(TEXT, model="all-MiniLM-L6-v2")  # what the CLI exported
+    t, m, layer, head, query = a.trace, len(a.tokens), 1, 4, 3
+    w = open_page(exported.as_uri())
+    w.expect_painted()
+    open_row(w, layer, head, query, m)
+    expect(w.part(".tw-row .tw-title")).to_have_text(
+        f"Attention row · layer {layer} · head {head} · query “{a.tokens[query]}” (piece {query})")
+    expect(w.part(".tw-row-explain")).to_contain_text("read from this page's 8-bit tensors")
+    expect(w.part(".tw-row-soft .tw-row-num")).to_have_count(m)
+    dots, scaled, soft = row_numbers(w)
+    # 8-bit per row: each value within half a step (the row's largest |value| / 127 or / 255) of the model's
+    dot_row = t.selfattn_qkt_hidden[layer, head, query].numpy()
+    att_row = t.selfattn_attention[layer, head, query].numpy()
+    assert np.abs(np.array(dots) - dot_row).max() <= np.abs(dot_row).max() / 127 + 2e-3
+    assert np.abs(np.array(scaled) - dot_row / np.sqrt(32)).max() <= np.abs(dot_row).max() / np.sqrt(32) / 127 + 2e-3
+    assert np.abs(np.array(soft) - att_row).max() <= att_row.max() / 255 + 2e-3
+    # a product strip's tooltip: q∘k_5, component 7, from the page's q and k
+    q, k = t.selfattn_query_hidden[layer, head, query], t.selfattn_key_hidden[layer, head, 5]
+    step = float(q.abs().max() * k.abs().max()) / 127 + 1e-3
+    assert abs(strip_tooltip(w, "qk", 5, 7, 32) - float(q[7] * k[7])) <= step
+    w.shoot("export-row-view", target=w.part(".tw-row"))
+
+    # a layer whose stage tensors the page left out: the row view says so and how to get it, and shows no numbers
+    open_row(w, 4, 0, query, m)
+    expect(w.part(".tw-row-status")).to_contain_text(
+        "the row view of layer 4 is not in this page (it holds the stage tensors of layers 0, 1): export it again "
+        "with --layers")
+    expect(w.part(".tw-row .tw-title")).to_have_text(f"Attention row · layer 4 · head 0 · piece {query}")
+    expect(w.part(".tw-row-grid > *")).to_have_count(0)
+    assert not network.errors, network.errors
