@@ -78,7 +78,7 @@ export function mountArcs(ctx: ViewContext): ArcsView {
     const all = store.selection.arcs_all_heads && store.perHead;
     const who = all ? "all heads" : headWords(store);
     const which = token >= 0 ? ` · from “${store.variant.labels[token] ?? token}”` : "";
-    title.textContent = `Arcs · layer ${layer} · ${who}${which}`;
+    title.textContent = `${ctx.side ?? ""}Arcs · layer ${layer} · ${who}${which}`;
     writeLegend();
   };
 

@@ -81,7 +81,7 @@ export function mountRowView(ctx: ViewContext): View {
     shown = d;
     status.hidden = true;
     const { layer, head, query, n, dh, values } = d;
-    title.textContent = `Attention row · layer ${layer} · head ${head} · query “${d.labels[query] ?? query}” (piece ${query})`;
+    title.textContent = `${ctx.side ?? ""}Attention row · layer ${layer} · head ${head} · query “${d.labels[query] ?? query}” (piece ${query})`;
     // what the reply's stages say of this model: rotary queries and keys, a causal mask
     const rotary = (d.stages.q ?? "").endsWith("_rot_hidden");
     const masked = (d.stages.scaled ?? "").includes("_masked");
@@ -149,7 +149,7 @@ export function mountRowView(ctx: ViewContext): View {
     if (query < 0) {
       shown = null;
       clear(grid);
-      title.textContent = `Attention row · layer ${layer} · head ${head}`;
+      title.textContent = `${ctx.side ?? ""}Attention row · layer ${layer} · head ${head}`;
       explain.textContent = "";
       status.hidden = false;
       status.textContent =
@@ -173,7 +173,7 @@ export function mountRowView(ctx: ViewContext): View {
         if (now.layer !== layer || now.head !== head || piecePosition(store.meta, now.variant, now.token) !== query) return;
         shown = null;  // never another row's numbers under this row's error
         clear(grid);
-        title.textContent = `Attention row · layer ${layer} · head ${head} · piece ${query}`;
+        title.textContent = `${ctx.side ?? ""}Attention row · layer ${layer} · head ${head} · piece ${query}`;
         explain.textContent = "";
         status.textContent = `could not load the row: ${err.message}`;
       });

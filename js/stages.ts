@@ -182,7 +182,7 @@ export function mountStages(ctx: ViewContext): View {
   };
 
   const describeStage = (info: StageInfo | undefined, name: string) => {
-    pTitle.textContent = info ? `${name} · ${info.kind || info.group}` : name;
+    pTitle.textContent = `${ctx.side ?? ""}${info ? `${name} · ${info.kind || info.group}` : name}`;
     pFormula.textContent = info?.formula ?? "";
     pMeaning.textContent = info?.meaning ?? "";
   };

@@ -14,6 +14,8 @@ export interface ViewContext {
   tooltip: Tooltip;
   /** What the heatmap's title calls its map (default "Attention"): a comparison names its side. */
   caption?: (variant: string) => string;
+  /** In a comparison, "a: ": the arcs, row view and stage viewer show a's analysis, and their titles say so. */
+  side?: string;
 }
 
 export interface View {

@@ -67,7 +67,8 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const theme = new ThemeWatch(root);
   bag.add(() => theme.dispose());
   const tooltip = new Tooltip(root);
-  const ctx: ViewContext = { store, client, root, theme, tooltip, caption: captionA(model) };
+  const caption = captionA(model);
+  const ctx: ViewContext = { store, client, root, theme, tooltip, caption, side: caption ? "a: " : "" };
 
   const views: View[] = [];
   const controls = mountControls(ctx);

@@ -109,6 +109,8 @@ describe("comparison", () => {
     expect(zero[1]).toBe(zero[2]);
     expect(el.querySelector(".tw-deltas .tw-title")!.textContent).toBe("Heads · Δ entropy (b − a)");
     expect(el.querySelector(".tw-compare-legend")!.textContent).toContain("keys are");
+    // the panels that show one analysis say which: a's
+    expect(el.querySelector(".tw-arcs .tw-title")!.textContent).toBe("a: Arcs · layer 0 · head 0");
     // one selection: a head chosen anywhere moves every map
     m.pythonSet("head", 2);
     const after = [...el.querySelectorAll(".tw-heatmap .tw-title")].map((t) => t.textContent);
