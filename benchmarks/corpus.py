@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Row, interleaved, minilm, row_table
+from common import peak as high_water
 
 BATCH = 32
 LOOP_TEXTS = 100  # the per-text loop runs on this many texts at most (it is the slow side)
@@ -88,7 +88,8 @@ def peak_child(n: int) -> None:
 
     model, tokenizer = minilm()
     tw.corpus_stats(texts(n, tokenizer), model=model, tokenizer=tokenizer, batch_size=BATCH, progress=False)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # this process's own high-water mark (ru_maxrss would also count the parent's memory at the fork)
+    print(high_water() / 2**20)
 
 
 def peak(n: int) -> float:

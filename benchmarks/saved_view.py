@@ -104,7 +104,7 @@ def _fresh_long(side: str) -> dict[str, Any]:
 
 
 def _browser(state_path: Path, switches: int = 20) -> dict[str, Any]:
-    from browser import ARGS, CHROMIUM, FIRST_PAINT, SWITCHES
+    from browser import ARGS, CHROMIUM, SHOWN, SWITCHES
     from playwright.sync_api import sync_playwright
 
     state = state_path.read_text(encoding="utf-8")
@@ -119,11 +119,11 @@ def _browser(state_path: Path, switches: int = 20) -> dict[str, Any]:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "blob:", "data:"))
                               else r.abort())
-                context.add_init_script(FIRST_PAINT)
+                context.add_init_script(SHOWN)  # the end of the first frame that shows the heatmap
                 page = context.new_page()
                 page.goto(page_path.as_uri(), timeout=300_000)
-                page.wait_for_function("window.__twFirstPaint !== null", timeout=300_000)
-                first.append(page.evaluate("window.__twFirstPaint"))
+                page.wait_for_function("window.__twShown !== null", timeout=300_000)
+                first.append(page.evaluate("window.__twShown"))
                 if i == 2:
                     page.wait_for_function("document.querySelector('.tw-arcs-canvas').dataset.paintMs !== undefined",
                                            timeout=120_000)
