@@ -215,7 +215,7 @@ def row_table(rows: list[Row], ours: str = "ours", baseline: str = "baseline") -
             return f"≤ {fmt(r.bound)} {r.unit}"
         if r.target is None:
             return ""
-        return f"≤ {100 * r.target:g}%" if r.unit in ("MB", "B") else f"≤ {r.target:g}x"
+        return f"≤ {100 * r.target:.3g}%" if r.unit in ("MB", "B") else f"≤ {r.target:.3g}x"
 
     return table(["benchmark", "model", "n", f"{ours}", f"{baseline}", "unit", "ratio", "target", ""],
                  [[r.benchmark, r.model, r.n, fmt(r.ours), base(r), r.unit, ratio(r), target(r), r.verdict]

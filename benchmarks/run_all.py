@@ -54,11 +54,15 @@ def main(argv: list[str] | None = None) -> list[Row]:
     p.add_argument("--corpus", type=int, default=2000, help="texts in the corpus-statistics rows (smallest size: 16)")
     p.add_argument("--readme", type=Path, help="write the table between the run_all markers of this README")
     p.add_argument("--save", type=Path, help="keep the rows as JSON in this file, after each benchmark")
-    p.add_argument("--from", dest="saved", type=Path, help="measure nothing: the table of rows saved by --save")
+    p.add_argument("--from", dest="saved", type=Path,
+                   help="measure nothing: the table of the rows saved by --save (with --readme, under the README's caption)")
     args = p.parse_args(argv)
     if args.saved:
         kept = [Row(**r) for r in json.loads(args.saved.read_text())]
         print(row_table(kept))
+        if args.readme:  # the same measurements written again (the table's form changed): the run's caption stays
+            block = args.readme.read_text().split(BEGIN, 1)[-1]
+            write_readme(args.readme, row_table(kept), block.strip().splitlines()[0])
         return kept
     start = time.perf_counter()
     load_before = os.getloadavg()[0]
