@@ -35,14 +35,14 @@ def long_text(n: int) -> str:
     return " ".join(["The quick brown fox jumps over the lazy dog while the cat sat on the mat."] * (n // 8 + 2))
 
 
-def analysis_of(model: object, tokenizer: object, n: int) -> tw.Analysis:
-    """An Analysis of exactly n tokens of English text (the model object as it is, no loading)."""
+def analysis_of(model: object, tokenizer: object, n: int, name: str) -> tw.Analysis:
+    """An Analysis of exactly n tokens of English text (the model object as it is, no loading), named ``name``."""
     from transeasy_widget.models import Resolved
     from transeasy_widget.tokens import encode
     from transeasy_widget.trace import run_trace
 
-    enc = encode(tokenizer, long_text(n), None, n, "bert-base (random)", truncate=True)
-    return tw.Analysis(Resolved(model, tokenizer, "bert-base (random)", "bert"), enc, run_trace(model, tokenizer, "bert", enc))
+    enc = encode(tokenizer, long_text(n), None, n, name, truncate=True)
+    return tw.Analysis(Resolved(model, tokenizer, name, "bert"), enc, run_trace(model, tokenizer, "bert", enc))
 
 
 PAGE_TARGET_MB = {"minilm": 12.5, "bert-base": 50.0}  # at 512 tokens (issue 13)
@@ -64,7 +64,7 @@ def measure(sizes: list[int]) -> list[Row]:
     rows = []
     for name, model in models.items():
         for n in sizes:
-            a = analysis_of(model, tokenizer, n)
+            a = analysis_of(model, tokenizer, n, name)
             start = time.perf_counter()
             theirs = len(bertviz_html(tuple(x[None] for x in a.trace.selfattn_attention), a.tokens).encode()) / 1e6
             bertviz_s = time.perf_counter() - start
