@@ -44,6 +44,11 @@ def test_run_all_writes_its_table_between_the_readme_markers(tmp_path):
     assert "old table" not in text and text.startswith("# t\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert "| analyze, warm | minilm | 512 | 640  | 665      | ms   | 0.96x  | ≤ 1.05x | met |" in text
     assert "| 25.00% |" in text
+    # saved rows rendered again into the README (the table's form changed): under the run's own caption
+    readme.write_text(text.replace("| 640  |", "| 999  |"))
+    run_all.main(["--from", str(saved), "--readme", str(readme)])
+    again = readme.read_text()
+    assert again == text and f"{run_all.BEGIN}\nMade by run_all.\n\n|" in again
     # the project's README holds one such table, written by a whole run (its caption says which)
     ours = (BENCH.parent / "README.md").read_text()
     assert ours.count(run_all.BEGIN) == 1 and ours.count(run_all.END) == 1
